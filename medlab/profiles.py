@@ -1,0 +1,179 @@
+"""Run profiles: one typed, frozen config per machine class.
+
+A profile is the only thing that differs between a classroom CPU run (`tiny`), a free Colab
+T4 (`t4`) and a bigger GPU (`full`). Notebooks never branch on the machine themselves; they
+read a field of the profile.
+
+Introduced in notebooks/00_setup.ipynb.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import typing
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal
+
+POCKET = "pocket"
+"""Model id meaning "the course's own pocket model" (built by `medlab.pocket`)."""
+
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+
+
+class ProfileError(ValueError):
+    """A profile name, key or value that cannot be used; the message says what to write."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    # Models are loaded by hub id through from_pretrained; POCKET means the course's own model.
+    small_model: str  # 3B class: reasoning chains, triage, appropriateness
+    large_model: str  # 8B class: the MedQA/MedMCQA SFT + PPO recipe
+    judge_model: str  # small LLM that grades reasoning in the "LLM eval" reward
+    device: Literal["cpu", "cuda"]
+    # "auto" picks bf16 only when compute capability >= 8.0: a T4 (7.5) emulates bf16
+    # slowly even though torch.cuda.is_bf16_supported() may say True.
+    precision: Precision
+    load_in_4bit: bool  # NF4 weights are what lets an 8B model train on a 15 GB T4
+    gradient_checkpointing: bool  # trades ~30% speed for activations that fit in 15 GB
+    optim: str  # paged 8-bit AdamW keeps optimizer state out of the T4's memory peak
+    max_seq_len: int  # longest training example in tokens; longer ones are truncated
+    max_new_tokens: int  # generation budget for evaluation and RL rollouts
+    max_train_examples: int  # cap on training rows per notebook; 0 means all
+    max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
+    offline: bool  # never contact the hub (HF_HUB_OFFLINE=1): tiny runs with no network
+    gpu_memory_gb: float  # memory the recipe is sized for; 0 on CPU
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    # CPU, offline, the pocket model and the course's own small data: CI and laptops.
+    "tiny": Profile(
+        name="tiny",
+        small_model=POCKET,
+        large_model=POCKET,
+        judge_model=POCKET,
+        device="cpu",
+        precision="fp32",  # CPUs have no fast fp16 matmul; the pocket model is small anyway
+        load_in_4bit=False,
+        gradient_checkpointing=False,
+        optim="adamw_torch",
+        max_seq_len=384,
+        max_new_tokens=96,
+        max_train_examples=400,
+        max_eval_examples=48,
+        offline=True,
+        gpu_memory_gb=0.0,
+    ),
+    # A free Colab T4: 15 GB, compute capability 7.5, so fp16 compute on 4-bit weights.
+    "t4": Profile(
+        name="t4",
+        small_model="meta-llama/Llama-3.2-3B-Instruct",
+        large_model="meta-llama/Llama-3.1-8B-Instruct",
+        judge_model="Qwen/Qwen2.5-1.5B-Instruct",  # Apache-2.0, fits beside a 4-bit 3B
+        device="cuda",
+        precision="auto",
+        load_in_4bit=True,
+        gradient_checkpointing=True,
+        optim="paged_adamw_8bit",
+        max_seq_len=1024,
+        max_new_tokens=512,  # rollouts are generation-bound on a T4: keep them short
+        max_train_examples=2000,
+        max_eval_examples=200,
+        offline=False,
+        gpu_memory_gb=15.0,
+    ),
+    # A 40-80 GB Ampere-or-newer GPU: bf16 weights, the published budgets.
+    "full": Profile(
+        name="full",
+        small_model="meta-llama/Llama-3.2-3B-Instruct",
+        large_model="meta-llama/Llama-3.1-8B-Instruct",
+        judge_model="Qwen/Qwen2.5-1.5B-Instruct",
+        device="cuda",
+        precision="auto",
+        load_in_4bit=False,
+        gradient_checkpointing=True,
+        optim="adamw_torch",
+        max_seq_len=2048,
+        max_new_tokens=1024,  # the ESI system's reported token budget
+        max_train_examples=0,
+        max_eval_examples=0,
+        offline=False,
+        gpu_memory_gb=40.0,
+    ),
+}
+
+AUTO = "auto"
+
+
+def on_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def default_profile_name() -> str:
+    """`MEDLAB_PROFILE` if set; `t4` on a Colab GPU runtime; `tiny` everywhere else."""
+    chosen = os.environ.get("MEDLAB_PROFILE", "").strip()
+    if chosen:
+        return chosen
+    if on_colab():
+        import torch
+
+        if torch.cuda.is_available():
+            return "t4"
+    return "tiny"
+
+
+def load_profile(name: str = AUTO, **overrides) -> Profile:
+    """The named profile with `overrides` applied, each checked for its name and type.
+
+    >>> load_profile("tiny", max_new_tokens=32).max_new_tokens
+    32
+    >>> load_profile("tiny", max_new_token=32)
+    Traceback (most recent call last):
+    ...
+    medlab.profiles.ProfileError: unknown profile key 'max_new_token': write max_new_tokens=...
+    """
+    if name == AUTO:
+        name = default_profile_name()
+    if name not in PROFILES:
+        raise ProfileError(f"unknown profile {name!r}: write one of {_choices(name, PROFILES)}")
+    hints = typing.get_type_hints(Profile)
+    known = [f.name for f in fields(Profile) if f.name != "name"]
+    for key, value in overrides.items():
+        if key not in known:
+            raise ProfileError(f"unknown profile key {key!r}: write {_choices(key, known)}=...")
+        _check_type(key, value, hints[key])
+    return replace(PROFILES[name], **overrides)
+
+
+def _choices(wrong: str, options) -> str:
+    close = difflib.get_close_matches(wrong, list(options), n=1)
+    return close[0] if close else " or ".join(options)
+
+
+def _check_type(key: str, value, annotation) -> None:
+    if typing.get_origin(annotation) is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ProfileError(f"{key}={value!r} is not allowed: write one of {allowed}")
+        return
+    if annotation is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    elif annotation is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, annotation)
+    if not ok:
+        raise ProfileError(
+            f"{key}={value!r} is a {type(value).__name__}: write a {annotation.__name__}, "
+            f"e.g. {key}={_example(annotation)}"
+        )
+
+
+def _example(annotation) -> str:
+    return {int: "256", float: "0.5", bool: "True", str: "'text'"}.get(annotation, "...")

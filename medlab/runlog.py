@@ -1,0 +1,102 @@
+"""Where a notebook's results go: metrics JSON, figures and artefacts under `runs/<profile>/`.
+
+Every notebook starts with `start_notebook(...)` and records what it measured through the
+returned `NotebookRun`, so the headless runner and the evaluation notebook find every result in
+one place.
+
+Introduced in notebooks/00_setup.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medlab.env import check_device, peak_memory_mb, seed_everything
+from medlab.profiles import Profile, load_profile
+
+
+def project_root() -> Path:
+    """The course checkout: `MEDLAB_HOME`, else the folder holding this package's notebooks."""
+    if os.environ.get("MEDLAB_HOME"):
+        return Path(os.environ["MEDLAB_HOME"]).resolve()
+    package_parent = Path(__file__).resolve().parent.parent
+    if (package_parent / "notebooks").is_dir():
+        return package_parent
+    return Path.cwd()
+
+
+def runs_dir(profile_name: str) -> Path:
+    return project_root() / "runs" / profile_name
+
+
+@dataclass
+class NotebookRun:
+    """One notebook's run: its profile, and the files it writes under `runs/<profile>/`."""
+
+    notebook: str
+    profile: Profile
+    seed: int
+    started: float = field(default_factory=time.time)
+
+    @property
+    def dir(self) -> Path:
+        return runs_dir(self.profile.name)
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.dir / "metrics" / f"{self.notebook}.json"
+
+    @property
+    def figures_dir(self) -> Path:
+        return project_root() / "figures" / self.profile.name
+
+    def record(self, **metrics) -> dict:
+        """Merge `metrics` into this notebook's metrics file (with peak memory) and return all."""
+        data = self.metrics()
+        data["metrics"].update(metrics)
+        data["metrics"].update(peak_memory_mb())
+        data["seconds"] = round(time.time() - self.started, 1)
+        _write_json(self.metrics_path, data)
+        return data["metrics"]
+
+    def metrics(self) -> dict:
+        if self.metrics_path.exists():
+            return json.loads(self.metrics_path.read_text())
+        return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
+                "metrics": {}}
+
+    def save_figure(self, fig, name: str) -> Path:
+        """Save `fig` as `figures/<profile>/<notebook>_<name>.png` and return the path."""
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        path = self.figures_dir / f"{self.notebook}_{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        return path
+
+
+def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overrides) -> NotebookRun:
+    """Build the typed profile, seed everything once, and open a fresh metrics file.
+
+    A tiny run also switches the hub off, so a mistaken hub id fails at once instead of
+    hanging on a machine with no network.
+    """
+    config = load_profile(profile, **overrides)
+    check_device(config)
+    if config.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    seed_everything(seed)
+    run = NotebookRun(notebook=notebook, profile=config, seed=seed)
+    run.metrics_path.unlink(missing_ok=True)  # a re-run starts clean: no stale numbers
+    return run
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Write through a temporary file so a crash never leaves half a JSON file behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,146 @@
+"""Run the course headlessly: every numbered notebook, in order, through papermill.
+
+    python -m medlab.runner --profile tiny            # what `make course` does
+    python -m medlab.runner --only 00_setup 01_data   # a few notebooks
+
+Executed copies go to `runs/<profile>/`, one progress line per notebook is printed, the first
+failure stops the run naming the notebook and the cell, and `runs/<profile>/summary.json`
+gathers each notebook's seconds, peak memory and the metrics it recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import papermill
+import psutil
+
+from medlab.runlog import project_root, runs_dir
+
+
+def course_notebooks(folder: Path) -> list[Path]:
+    """The numbered notebooks (`NN_name.ipynb`) in course order."""
+    return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+class PeakMemory:
+    """Samples the resident memory of this process's children (the Jupyter kernel) in a thread."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak_mb = interval, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self):
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            rss = 0
+            for child in me.children(recursive=True):
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:  # the kernel may exit between listing and reading
+                    pass
+            self.peak_mb = max(self.peak_mb, rss / 2**20)
+
+
+def run_notebook(source: Path, profile: str, seed: int) -> dict:
+    """Execute one notebook into `runs/<profile>/` and return its summary row."""
+    output = runs_dir(profile) / source.name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    with PeakMemory() as memory:
+        papermill.execute_notebook(
+            str(source), str(output), parameters={"PROFILE": profile, "SEED": seed},
+            cwd=str(source.parent), progress_bar=False, kernel_name="python3",
+        )
+    return {"name": source.stem, "seconds": round(time.time() - started, 1),
+            "peak_rss_mb": round(memory.peak_mb, 1), "executed": str(output),
+            "metrics": recorded_metrics(profile, source.stem)}
+
+
+def recorded_metrics(profile: str, notebook: str) -> dict:
+    path = runs_dir(profile) / "metrics" / f"{notebook}.json"
+    return json.loads(path.read_text())["metrics"] if path.exists() else {}
+
+
+def describe_failure(name: str, error: Exception, output: Path) -> str:
+    """One line naming the notebook, the failing cell and its first line, then the traceback's file."""
+    if isinstance(error, papermill.PapermillExecutionError):
+        first_line = error.source.strip().splitlines()[0] if error.source.strip() else ""
+        where = f"cell {source_cell_number(output, error.cell_index)} ({first_line[:60]!r})"
+        what = f"{error.ename}: {error.evalue}"
+    else:
+        where, what = "before any cell ran", f"{type(error).__name__}: {error}"
+    return f"FAILED {name}: {where}: {what}\n  executed copy with the full traceback: {output}"
+
+
+def source_cell_number(executed: Path, cell_index: int) -> int:
+    """1-based position of a cell in the committed notebook, not counting papermill's injected cell."""
+    import nbformat
+
+    cells = nbformat.read(executed, as_version=4).cells[:cell_index]
+    injected = sum("injected-parameters" in c.metadata.get("tags", []) for c in cells)
+    return cell_index - injected + 1
+
+
+def run_course(profile: str, seed: int, only: list[str] | None = None, folder: Path | None = None) -> int:
+    """Run the course's notebooks (or those in `folder`) in order; 0 on success, 1 on a failure."""
+    notebooks = course_notebooks(folder or project_root() / "notebooks")
+    if only:
+        notebooks = [nb for nb in notebooks if nb.stem in only or nb.stem[:2] in only]
+        if not notebooks:
+            print(f"no notebook matches {only}: give names like 00_setup or numbers like 00")
+            return 2
+    summary = {"profile": profile, "seed": seed, "notebooks": [], "status": "running"}
+    total = time.time()
+    for i, source in enumerate(notebooks, 1):
+        try:
+            row = run_notebook(source, profile, seed)
+        except Exception as error:  # report any failure the same way, then stop
+            summary["status"] = "failed"
+            summary["failed"] = source.stem
+            _write_summary(profile, summary)
+            print(describe_failure(source.stem, error, runs_dir(profile) / source.name))
+            return 1
+        summary["notebooks"].append(row)
+        _write_summary(profile, summary)
+        print(f"[{i}/{len(notebooks)}] {row['name']:<24} {row['seconds']:>7.1f} s   "
+              f"peak {row['peak_rss_mb']:>6.0f} MB", flush=True)
+    summary["status"] = "passed"
+    summary["seconds"] = round(time.time() - total, 1)
+    _write_summary(profile, summary)
+    print(f"course on profile {profile!r}: {len(notebooks)} notebooks in {summary['seconds']} s; "
+          f"summary in {runs_dir(profile) / 'summary.json'}")
+    return 0
+
+
+def _write_summary(profile: str, summary: dict) -> None:
+    path = runs_dir(profile) / "summary.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="tiny", help="tiny, t4 or full (default: tiny)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", nargs="*", help="notebook names or numbers to run")
+    args = parser.parse_args(argv)
+    return run_course(args.profile, args.seed, args.only)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The headless runner on small notebooks: progress, summary, and stopping at a failure."""
+
+import json
+
+from medlab.runner import course_notebooks, run_course
+from tests.conftest import make_notebook
+
+RECORDS = (
+    "from medlab.runlog import start_notebook\n"
+    "run = start_notebook(NAME, PROFILE, seed=SEED)\n"
+    "run.record(answer=PROFILE + '-' + str(SEED))"
+)
+
+
+def test_notebooks_run_in_order_and_the_summary_gathers_metrics(scratch_course, capsys):
+    folder = scratch_course / "notebooks"
+    make_notebook(folder / "01_second.ipynb", "PROFILE = 'x'\nSEED = 1\nNAME = '01_second'", RECORDS)
+    make_notebook(folder / "00_first.ipynb", "PROFILE = 'x'\nSEED = 1\nNAME = '00_first'", RECORDS)
+    (folder / "scratch.ipynb").write_text("not a course notebook")
+    assert [p.name for p in course_notebooks(folder)] == ["00_first.ipynb", "01_second.ipynb"]
+
+    assert run_course("tiny", seed=5, folder=folder) == 0
+
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("[1/2] 00_first") and printed[1].startswith("[2/2] 01_second")
+    summary = json.loads((scratch_course / "runs/tiny/summary.json").read_text())
+    assert summary["status"] == "passed"
+    assert [row["name"] for row in summary["notebooks"]] == ["00_first", "01_second"]
+    first = summary["notebooks"][0]
+    assert first["metrics"]["answer"] == "tiny-5"  # parameters reached the notebook
+    assert first["seconds"] > 0 and first["peak_rss_mb"] > 0
+    assert (scratch_course / "runs/tiny/00_first.ipynb").exists()
+
+
+def test_first_failure_stops_the_run_and_names_notebook_and_cell(scratch_course, capsys):
+    folder = scratch_course / "notebooks"
+    make_notebook(folder / "00_breaks.ipynb", "PROFILE = 'x'\nSEED = 0", "x = 1",
+                  "raise ValueError('bad row 7')")
+    make_notebook(folder / "01_never.ipynb", "PROFILE = 'x'\nSEED = 0", "open('ran', 'w').write('yes')")
+
+    assert run_course("tiny", seed=0, folder=folder) == 1
+
+    message = capsys.readouterr().out
+    # Counted as in the committed notebook, from 1: papermill's injected cell is not counted.
+    assert "FAILED 00_breaks: cell 3 (\"raise ValueError('bad row 7')\")" in message
+    assert "ValueError: bad row 7" in message
+    assert not (folder / "ran").exists()
+    summary = json.loads((scratch_course / "runs/tiny/summary.json").read_text())
+    assert (summary["status"], summary["failed"]) == ("failed", "00_breaks")
+
+
+def test_only_with_no_match_says_what_to_write(scratch_course, capsys):
+    make_notebook(scratch_course / "notebooks" / "00_a.ipynb", "PROFILE = 'x'")
+    assert run_course("tiny", 0, only=["99"], folder=scratch_course / "notebooks") == 2
+    assert "names like 00_setup" in capsys.readouterr().out
