@@ -71,6 +71,11 @@ def test_sentencepiece_model_is_shipped_for_gguf_conversion(small_model):
     assert sp.get_piece_size() == len(tokenizer)
     for tag in ROLE_TOKENS + REASONING_TAGS:  # each tag is one piece, in both tokenizers
         assert sp.piece_to_id(tag) == tokenizer.convert_tokens_to_ids(tag) != sp.unk_id()
+    # llama.cpp's converter takes token types from here: role tokens must become control
+    # tokens (special), reasoning tags user-defined ones, or llama.cpp splits them into letters.
+    declared = json.loads((small_model / "tokenizer_config.json").read_text())["added_tokens_decoder"]
+    kinds = {entry["content"]: entry["special"] for entry in declared.values()}
+    assert kinds == {**dict.fromkeys(ROLE_TOKENS, True), **dict.fromkeys(REASONING_TAGS, False)}
 
 
 def test_chat_template_turns_and_tags(small_model):

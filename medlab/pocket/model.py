@@ -31,6 +31,7 @@ from medlab.chat import CHAT_TEMPLATE, END_OF_TURN, REASONING_TAGS, ROLE_TOKENS
 from medlab.pocket import corpus
 
 BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
+BUILD_VERSION = 2  # bump whenever the build code changes what it writes, to retire old caches
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,9 @@ class PocketRecipe:
     seed: int = 0
 
     def key(self) -> str:
-        """Hash of the recipe, the corpus text, the chat template and the library versions."""
+        """Hash of the recipe, corpus text, chat template, build version and library versions."""
         text = "\n".join(corpus.documents(self.corpus_docs, self.seed))
-        parts = [json.dumps(asdict(self), sort_keys=True), text, CHAT_TEMPLATE,
+        parts = [json.dumps(asdict(self), sort_keys=True), text, CHAT_TEMPLATE, str(BUILD_VERSION),
                  transformers.__version__, spm.__version__]
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:12]
 
@@ -130,7 +131,26 @@ def train_tokenizer(docs: list[str], recipe: PocketRecipe, folder: Path):
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
     tokenizer.save_pretrained(folder)  # adds tokenizer.json; tokenizer.model stays for llama.cpp
+    declare_added_tokens(folder, tokenizer)
     return tokenizer
+
+
+def declare_added_tokens(folder: Path, tokenizer) -> None:
+    """List the tags in `tokenizer_config.json` as `added_tokens_decoder`, as transformers 4 did.
+
+    llama.cpp's converter reads token types from there: without it, `<|user|>` becomes an
+    ordinary piece that llama.cpp splits into characters instead of one control token.
+    """
+    path = folder / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["added_tokens_decoder"] = {
+        str(tokenizer.convert_tokens_to_ids(tag)): {
+            "content": tag, "special": tag in ROLE_TOKENS, "normalized": False,
+            "lstrip": False, "rstrip": False, "single_word": False,
+        }
+        for tag in ROLE_TOKENS + REASONING_TAGS
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n")
 
 
 def llama_config(recipe: PocketRecipe, tokenizer) -> transformers.LlamaConfig:

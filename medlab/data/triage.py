@@ -1,0 +1,373 @@
+"""Emergency triage data: the course's generated ESI cases, and a loader for MIETIC files.
+
+The generator samples structured `TriageCase`s, labels each with `esi_level` (never by hand),
+and renders the narrative a model reads plus a gold step-by-step reasoning. The MIETIC loader
+reads a learner's local copy of the credentialed corpus into the same `TriageRecord`s.
+
+Introduced in notebooks/01_data.ipynb.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from medlab.data.errors import DataError, SkipReport
+from medlab.data.esi import TriageCase, esi_level
+
+# Chief complaints, grouped by the decision point they usually end at, so that generated cases
+# read like real presentations; the label still comes from esi_level alone.
+COMPLAINTS = {
+    1: ["cardiac arrest"],  # replaced by the story of the case's ESI 1 trigger
+    2: ["chest pain", "a severe headache", "palpitations", "a fall from a ladder", "abdominal pain"],
+    3: ["abdominal pain", "fever and cough", "shortness of breath", "back pain with fever",
+        "vomiting and diarrhoea", "a fainting episode"],
+    4: ["an ankle injury", "a sore throat", "a laceration to the hand", "painful urination", "ear pain"],
+    5: ["a request for a prescription refill", "a rash", "stitches due for removal", "an insect bite",
+        "cold symptoms"],
+}
+PAEDIATRIC_COMPLAINTS = {
+    2: ["fever and poor feeding", "fever and a rash that does not blanch", "fever and irritability"],
+    3: ["vomiting and fewer wet nappies", "cough and fever", "fever and ear pulling"],
+    4: ["ear pain", "a minor fall with a swollen wrist", "cough for three days"],
+    5: ["a mild rash", "a cold", "a check of a healing scrape"],
+}
+# An ESI 1 trigger and the complaints it goes with, so the story and the physiology agree.
+ESI1_STORIES = {
+    "intubation": ["respiratory failure", "overdose with decreased responsiveness",
+                   "major trauma after a motorcycle crash"],
+    "chest tube": ["major trauma after a motorcycle crash", "a stab wound to the chest"],
+    "central line": ["septic shock"],
+    "defibrillation": ["cardiac arrest"],
+    "bag-valve-mask ventilation": ["respiratory failure"],
+    "naloxone for altered mentation": ["overdose with decreased responsiveness"],
+    "vasopressors": ["septic shock"],
+    "major fluid resuscitation": ["septic shock", "major trauma after a motorcycle crash"],
+    "pulseless": ["cardiac arrest"],
+    "apneic": ["respiratory failure"],
+    "severe respiratory distress": ["anaphylaxis with stridor", "a severe asthma attack"],
+    "unresponsive": ["overdose with decreased responsiveness", "a collapse at home"],
+    "hypoxia": ["respiratory failure", "shortness of breath"],
+}
+# High-risk situations with the complaint they come with; the third item limits the sex.
+HIGH_RISK_STORIES = [
+    ("crushing chest pain", "chest pain suspicious for ACS", None),
+    ("sudden weakness of one side", "stroke symptoms", None),
+    ("a fall with a deformed lower leg", "open fracture", None),
+    ("a stab wound", "penetrating trauma", None),
+    ("suicidal thoughts", "suicidal ideation with a plan", None),
+    ("lower abdominal pain and a missed period", "possible ectopic pregnancy", "female"),
+    ("vomiting blood", "GI bleeding", None),
+]
+ESI1_INTERVENTIONS = ["intubation", "chest tube", "central line", "defibrillation",
+                      "bag-valve-mask ventilation", "naloxone for altered mentation", "vasopressors",
+                      "major fluid resuscitation"]
+BENIGN_INTERVENTIONS = ["IV access", "supplemental oxygen", "cardiac monitor", "saline lock"]
+MULTI_RESOURCES = ["labs", "ECG", "x-ray", "CT", "ultrasound", "IV fluids", "IV medication",
+                   "specialty consult", "complex procedure"]
+SINGLE_RESOURCES = ["x-ray", "labs", "simple procedure", "IM medication", "nebulised medication"]
+NON_RESOURCES = ["oral medication", "tetanus shot", "prescription refill", "point-of-care test",
+                 "simple wound care", "splint", "crutches"]
+
+# Normal vital signs per age band: (HR low, HR high, RR low, RR high); danger zones lie above.
+NORMAL_VITALS = {"neonate": (110, 160, 30, 48), "infant": (105, 165, 28, 46),
+                 "toddler": (90, 150, 22, 36), "child": (70, 125, 18, 28), "adult": (58, 98, 12, 19)}
+AGE_BANDS = [("neonate", 7, 28), ("infant", 29, 89), ("toddler", 120, 3 * 365),
+             ("child", 4 * 365, 8 * 365 - 1), ("adult", 9 * 365, 92 * 365)]
+AGE_WEIGHTS = [0.05, 0.06, 0.12, 0.09, 0.68]
+
+
+@dataclass(frozen=True)
+class TriageRecord:
+    """One triage example as the model sees it: narrative in, ESI level out."""
+
+    id: str
+    narrative: str
+    level: int
+    trail: tuple[str, ...] = ()
+    source: str = "course"
+    pain_text: str = ""  # the pain field as written, for the pain >= 7 rule bonus
+
+
+def sample_case(rng: random.Random, target: int) -> TriageCase:
+    """A plausible case aimed at ESI `target`; `esi_level` still decides its real label."""
+    band, low, high = rng.choices(AGE_BANDS, weights=AGE_WEIGHTS)[0]
+    if target <= 2 and band != "adult" and rng.random() < 0.5:
+        band, low, high = AGE_BANDS[-1]  # keep most urgent cases adult, as in real departments
+    hr_lo, hr_hi, rr_lo, rr_hi = NORMAL_VITALS[band]
+    fields = dict(
+        age_days=rng.randint(low, high), sex=rng.choice(["female", "male"]),
+        complaint=rng.choice(_complaints(band, target)), heart_rate=rng.randint(hr_lo, hr_hi),
+        resp_rate=rng.randint(rr_lo, rr_hi), spo2=rng.randint(95, 100),
+        temp_c=round(rng.uniform(36.3, 37.6), 1), sbp=rng.randint(100, 145), dbp=rng.randint(60, 90),
+        pain=rng.choice([None, 0, 1, 2, 3, 4, 5, 6]) if band != "adult" else rng.randint(0, 6),
+    )
+    if rng.random() < 0.3:
+        fields["interventions"] = (rng.choice(BENIGN_INTERVENTIONS),)
+    if target == 1:
+        _make_esi1(rng, fields)
+    elif target == 2 and band in ("neonate", "infant") and rng.random() < 0.5:
+        fields["temp_c"] = round(rng.uniform(38.2, 39.6), 1)  # fever before 3 months: ESI 2
+        fields["resources"] = ("labs", "x-ray")
+    elif target == 2:
+        _make_esi2(rng, fields, hr_hi, rr_hi)
+    elif target == 3:
+        fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, rng.randint(2, 4)))
+    elif target == 4:
+        fields["resources"] = (rng.choice(SINGLE_RESOURCES),) + _extras(rng)
+    else:
+        fields["resources"] = _extras(rng)
+    if target >= 4 and band == "toddler" and rng.random() < 0.3:
+        fields["temp_c"] = round(rng.uniform(39.1, 40.2), 1)  # the 3-month-to-3-year fever rule
+    return TriageCase(**fields)
+
+
+def _complaints(band: str, target: int) -> list[str]:
+    if band in ("neonate", "infant", "toddler") and target in PAEDIATRIC_COMPLAINTS:
+        return PAEDIATRIC_COMPLAINTS[target]
+    return COMPLAINTS[target]
+
+
+def _make_esi1(rng, fields):
+    how = rng.choice(["intervention", "intervention", "finding", "unresponsive", "hypoxia"])
+    if how == "intervention":
+        trigger = rng.choice(ESI1_INTERVENTIONS)
+        fields["interventions"] = (trigger,)
+        if trigger in ("intubation", "bag-valve-mask ventilation", "naloxone for altered mentation"):
+            fields["mental_status"], fields["pain"] = "unresponsive", None
+    elif how == "finding":
+        trigger = rng.choice(["apneic", "pulseless", "severe respiratory distress"])
+        fields["findings"] = (trigger,)
+        if trigger != "severe respiratory distress":
+            fields["mental_status"], fields["pain"] = "unresponsive", None
+    elif how == "unresponsive":
+        trigger = "unresponsive"
+        fields["mental_status"], fields["pain"] = "unresponsive", None
+    else:
+        trigger = "hypoxia"
+        fields["spo2"] = rng.randint(78, 89)
+    fields["complaint"] = rng.choice(ESI1_STORIES[trigger])
+    fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, 3))
+
+
+def _make_esi2(rng, fields, hr_hi, rr_hi):
+    how = rng.choice(["high risk", "high risk", "mental", "pain", "danger vitals"])
+    if how == "high risk":
+        stories = [s for s in HIGH_RISK_STORIES if s[2] in (None, fields["sex"])]
+        fields["complaint"], risk, _ = rng.choice(stories)
+        fields["high_risk"] = (risk,)
+    elif how == "mental":
+        fields["mental_status"] = rng.choice(["confused", "lethargic", "disoriented"])
+    elif how == "pain" and fields["pain"] is not None:
+        fields["pain"] = rng.randint(7, 10)
+    else:
+        fields["heart_rate"] = hr_hi + rng.randint(25, 45)
+        fields["resp_rate"] = rr_hi + rng.randint(5, 12)
+    fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, rng.randint(2, 3)))
+
+
+def _extras(rng) -> tuple[str, ...]:
+    return tuple(rng.sample(NON_RESOURCES, rng.randint(0, 2)))
+
+
+def describe_age(age_days: int) -> str:
+    if age_days < 60:
+        return f"{age_days // 7}-week-old" if age_days >= 14 else f"{age_days}-day-old"
+    if age_days < 2 * 365:
+        return f"{age_days // 30}-month-old"
+    return f"{age_days // 365}-year-old"
+
+
+def describe_person(case: TriageCase) -> tuple[str, str]:
+    """Noun and pronoun: 'boy'/'girl' under 18, 'man'/'woman' after."""
+    child = case.age_days < 18 * 365
+    if case.sex == "female":
+        return ("girl" if child else "woman"), "She"
+    return ("boy" if child else "man"), "He"
+
+
+INTERVENTION_PHRASES = {
+    "intubation": "was intubated by paramedics", "chest tube": "has a chest tube placed",
+    "central line": "has a central line placed", "defibrillation": "needed defibrillation en route",
+    "bag-valve-mask ventilation": "is being ventilated with a bag-valve-mask",
+    "naloxone for altered mentation": "needed naloxone for altered mentation",
+    "vasopressors": "is on vasopressors", "major fluid resuscitation": "needs major fluid resuscitation",
+    "IV access": "has IV access", "supplemental oxygen": "is on supplemental oxygen",
+    "cardiac monitor": "is on a cardiac monitor", "saline lock": "has a saline lock",
+}
+
+
+def render_narrative(case: TriageCase, rng: random.Random) -> str:
+    """The case as a triage note: every field that ESI decides on is stated in words."""
+    noun, pronoun = describe_person(case)
+    arrival = rng.choice(["arrives by ambulance with", "presents with", "is brought in with",
+                          "walks in with"])
+    pain = "Pain cannot be assessed." if case.pain is None else f"Pain {case.pain}/10."
+    parts = [
+        f"A {describe_age(case.age_days)} {noun} {arrival} {case.complaint}.",
+        f"{pronoun} is {case.mental_status}.",
+        f"HR {case.heart_rate}, RR {case.resp_rate}, SpO2 {case.spo2}%, "
+        f"BP {case.sbp}/{case.dbp}, temperature {case.temp_c} C. {pain}",
+    ]
+    for intervention in case.interventions:
+        parts.append(f"{pronoun} {INTERVENTION_PHRASES[intervention]}.")
+    if case.findings:
+        parts.append(f"On arrival {pronoun.lower()} is {' and '.join(case.findings)}.")
+    if case.high_risk:
+        parts.append(f"Concern for {', '.join(case.high_risk)}.")
+    if case.resources:
+        parts.append(f"Expected care: {', '.join(case.resources)}.")
+    else:
+        parts.append("No tests or treatments are expected.")
+    return " ".join(parts)
+
+
+def gold_reasoning(trail: tuple[str, ...], level: int) -> str:
+    """The decision trail as the step-by-step reasoning SFT teaches, ending in the level."""
+    return "\n".join([*trail, f"ESI level {level}."])
+
+
+def generate_cases(n: int, seed: int, prefix: str = "esi") -> list[dict]:
+    """`n` labelled cases, balanced over targets 1-5, each with narrative, trail and reasoning."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        case = sample_case(rng, target=1 + i % 5)
+        level, trail = esi_level(case)
+        rows.append({"id": f"{prefix}-{i:05d}", "case": asdict(case),
+                     "narrative": render_narrative(case, rng), "level": level,
+                     "trail": list(trail), "reasoning": gold_reasoning(trail, level)})
+    return rows
+
+
+def rule_probe_cases(seed: int) -> list[dict]:
+    """Cases that test the three rules the ESI GRPO system was tuned for, one kind each.
+
+    Placed intubation / chest tube / central line -> 1; open fracture or penetrating
+    trauma -> 2 at most; pain >= 7 -> 2 at most.
+    """
+    rng = random.Random(seed)
+    rows = []
+    for i, intervention in enumerate(["intubation", "chest tube", "central line"] * 4):
+        case = _with(sample_case(rng, 3), interventions=(intervention,))
+        rows.append(_labelled(case, rng, f"probe-lsi-{i:02d}", "life-saving intervention placed"))
+    for i, risk in enumerate(["open fracture", "penetrating trauma"] * 6):
+        case = _with(sample_case(rng, 3), high_risk=(risk,))
+        rows.append(_labelled(case, rng, f"probe-injury-{i:02d}", "open injury"))
+    for i in range(12):
+        case = _with(sample_case(rng, 4), pain=rng.randint(7, 10))
+        rows.append(_labelled(case, rng, f"probe-pain-{i:02d}", "severe pain"))
+    return rows
+
+
+def _with(case: TriageCase, **changes) -> TriageCase:
+    return TriageCase(**{**asdict(case), **changes})
+
+
+def _labelled(case: TriageCase, rng, row_id: str, rule: str) -> dict:
+    level, trail = esi_level(case)
+    return {"id": row_id, "rule": rule, "case": asdict(case), "narrative": render_narrative(case, rng),
+            "level": level, "trail": list(trail), "reasoning": gold_reasoning(trail, level)}
+
+
+def record_from_row(row: dict) -> TriageRecord:
+    pain = row["case"].get("pain")
+    return TriageRecord(id=row["id"], narrative=row["narrative"], level=row["level"],
+                        trail=tuple(row["trail"]), pain_text="" if pain is None else str(pain))
+
+
+# ---- MIETIC (PhysioNet, credentialed): a learner's local copy -------------------------------
+
+MIETIC_SAMPLE_COLUMNS = ("acuity", "tiragecase")  # the 50-row expert-validated sample file
+MIETIC_CORPUS_COLUMNS = ("instruction", "input", "output")  # MIETIC.csv, 9,629 cases
+
+
+def fahrenheit_to_celsius(value: float) -> float:
+    return round((value - 32) * 5 / 9, 1)
+
+
+def parse_pain(text: str) -> int | None:
+    """MIETIC writes pain as a number, or as text such as "Critical" or "uta" (unable to assess)."""
+    text = (text or "").strip()
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)", text)
+    if match and 0 <= float(match.group(1)) <= 10:
+        return int(float(match.group(1)))
+    return None
+
+
+def parse_level(text: str) -> int | None:
+    match = re.search(r"\b([1-5])\b", text or "")
+    return int(match.group(1)) if match else None
+
+
+def load_mietic(path: str | Path, retained_only: bool = True) -> tuple[list[TriageRecord], SkipReport]:
+    """Read MIETIC's expert sample file or its full `MIETIC.csv` into `TriageRecord`s.
+
+    Handles the byte-order mark on the first header, pain written as text, and temperatures
+    in Fahrenheit. With `retained_only`, the sample file keeps the rows whose `Final Decision`
+    is RETAIN (the 36 cases often called MIETIC-36).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, None, "file not found: give the path to your local MIETIC copy")
+    with path.open(newline="", encoding="utf-8-sig") as handle:  # utf-8-sig drops the BOM
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        rows = list(reader)
+    if all(c in columns for c in MIETIC_SAMPLE_COLUMNS):
+        return _mietic_sample(path, rows, retained_only)
+    if all(c in columns for c in MIETIC_CORPUS_COLUMNS):
+        return _mietic_corpus(path, rows)
+    raise DataError(path, 1, "header", f"columns {columns} match neither MIETIC file: expected "
+                    f"{list(MIETIC_SAMPLE_COLUMNS)} (sample) or {list(MIETIC_CORPUS_COLUMNS)} (MIETIC.csv)")
+
+
+def _mietic_sample(path: Path, rows: list[dict], retained_only: bool):
+    report, records = SkipReport(str(path)), []
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        if retained_only and row.get("Final Decision", "RETAIN").upper() != "RETAIN":
+            report.skip("expert decision REMOVE")
+            continue
+        level = parse_level(row["acuity"])
+        if level is None:
+            raise DataError(path, line, "acuity", f"{row['acuity']!r} is not an ESI level 1-5")
+        if not row["tiragecase"]:
+            raise DataError(path, line, "tiragecase", "empty narrative")
+        records.append(TriageRecord(id=f"{path.stem}-{line}", narrative=_sample_narrative(row),
+                                    level=level, source="mietic", pain_text=row.get("pain", "")))
+    return records, report
+
+
+def _sample_narrative(row: dict) -> str:
+    """The expert narrative with the structured vitals appended in Celsius."""
+    vitals = []
+    for key, label in (("heartrate", "HR"), ("resprate", "RR"), ("o2sat", "SpO2")):
+        if row.get(key):
+            vitals.append(f"{label} {row[key]}")
+    if row.get("sbp") and row.get("dbp"):
+        vitals.append(f"BP {row['sbp']}/{row['dbp']}")
+    try:
+        vitals.append(f"temperature {fahrenheit_to_celsius(float(row['temperature']))} C")
+    except (KeyError, ValueError):
+        pass
+    pain = parse_pain(row.get("pain", ""))
+    vitals.append(f"pain {pain}/10" if pain is not None else f"pain {row.get('pain') or 'not recorded'}")
+    return f"{row['tiragecase']} Vitals: {', '.join(vitals)}."
+
+
+def _mietic_corpus(path: Path, rows: list[dict]):
+    report, records = SkipReport(str(path)), []
+    for line, row in enumerate(rows, start=2):
+        level = parse_level(row.get("output", ""))
+        if level is None:
+            report.skip("output holds no ESI level")
+            continue
+        if not (row.get("input") or "").strip():
+            raise DataError(path, line, "input", "empty case text")
+        records.append(TriageRecord(id=f"mietic-{line}", narrative=row["input"].strip(), level=level,
+                                    source="mietic"))
+    return records, report
