@@ -1,0 +1,133 @@
+"""Diagnostic reasoning notes in the DiReCT schema, and their conversion to target text.
+
+A DiReCT note is one JSON file. `input1`..`input6` hold the note's sections; one more key,
+`"<final diagnosis>$Intermedia_<n>"`, holds the physicians' reasoning tree:
+
+    {"NSTEMI$Intermedia_3": {
+        "Troponin rise with chest pain means myocardial injury$Cause_1": {
+            "troponin I 2.1 ng/mL$Input6": {}},
+        "Suspected ACS$Intermedia_2": {
+            "Pressure-like chest pain at rest is typical of ischaemia$Cause_1": {
+                "chest pressure at rest for 2 hours$Input2": {}}}}}
+
+`$Intermedia` nodes are diagnoses (the nested one is the step before), `$Cause` nodes are
+rationales and `$Input<k>` nodes are observations taken from section k. `read_note` turns a
+file into the final diagnosis and the reasoning steps in order, first suspicion first.
+
+Introduced in notebooks/01_data.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from medlab.data.errors import DataError
+
+SECTIONS = {
+    "input1": "Chief complaint", "input2": "History of present illness",
+    "input3": "Past medical history", "input4": "Family history",
+    "input5": "Physical examination", "input6": "Pertinent results",
+}
+NODE = re.compile(r"^(?P<text>.*)\$(?P<kind>Intermedia|Cause|Input)_?(?P<n>\d+)$", re.S)
+
+
+@dataclass(frozen=True)
+class ReasoningStep:
+    diagnosis: str  # the diagnosis this step supports (a suspicion or the final one)
+    rationale: str
+    evidence: tuple[str, ...]  # the observations, as written in the note
+    sections: tuple[str, ...]  # where each observation came from: "input1".."input6"
+
+
+@dataclass(frozen=True)
+class Note:
+    path: str
+    sections: dict[str, str]
+    final_diagnosis: str
+    steps: tuple[ReasoningStep, ...]
+
+    def text(self) -> str:
+        """The note as the model reads it: each non-empty section under its heading."""
+        return "\n".join(f"{SECTIONS[key]}: {value}" for key, value in self.sections.items() if value)
+
+
+def parse_key(key: str, path, field_name: str) -> tuple[str, str, int]:
+    match = NODE.match(key)
+    if not match:
+        raise DataError(path, None, field_name, f"key {key[:60]!r} should end in $Intermedia_<n>, "
+                        "$Cause_<n> or $Input<k>")
+    return match["text"].strip(), match["kind"], int(match["n"])
+
+
+def read_note(path: str | Path) -> Note:
+    """One DiReCT JSON file as its sections, final diagnosis and ordered reasoning steps."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise DataError(path, error.lineno, None, f"not valid JSON ({error.msg})") from None
+    if not isinstance(data, dict):
+        raise DataError(path, None, None, "a note is a JSON object with input1..input6 and a diagnosis key")
+    sections = {key: str(data.get(key, "")).strip() for key in SECTIONS}
+    if not any(sections.values()):
+        raise DataError(path, None, "input1", "empty note: input1..input6 are all missing or blank")
+    roots = [key for key in data if key not in SECTIONS]
+    if len(roots) != 1:
+        raise DataError(path, None, None, f"expected one '<diagnosis>$Intermedia_<n>' key, found {roots}")
+    diagnosis, kind, _ = parse_key(roots[0], path, roots[0])
+    if kind != "Intermedia" or not diagnosis:
+        raise DataError(path, None, roots[0], "the top-level key must be '<final diagnosis>$Intermedia_<n>'")
+    steps = tuple(_steps(diagnosis, data[roots[0]], path))
+    if not steps:
+        raise DataError(path, None, roots[0], "the reasoning tree has no $Cause with an $Input")
+    return Note(path=str(path), sections=sections, final_diagnosis=diagnosis, steps=steps)
+
+
+def _steps(diagnosis: str, tree: dict, path) -> list[ReasoningStep]:
+    """Steps of the suspicion nested below first, then the causes at this level, in file order."""
+    earlier, here = [], []
+    for key, child in tree.items():
+        text, kind, _ = parse_key(key, path, key)
+        if kind == "Intermedia":
+            earlier.extend(_steps(text, child, path))
+        elif kind == "Cause":
+            observations = [parse_key(k, path, k) for k in child]
+            if not observations or any(k != "Input" for _, k, _ in observations):
+                raise DataError(path, None, key, "a $Cause must hold one or more $Input observations")
+            here.append(ReasoningStep(
+                diagnosis=diagnosis, rationale=text,
+                evidence=tuple(obs for obs, _, _ in observations),
+                sections=tuple(f"input{k}" for _, _, k in observations)))
+        else:
+            raise DataError(path, None, key, "an $Input must sit under a $Cause")
+    return earlier + here
+
+
+def read_notes(folder: str | Path) -> list[Note]:
+    """Every `*.json` note below `folder` (DiReCT keeps one folder per category)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(folder, None, None, "folder not found: give the path to your DiReCT copy")
+    paths = sorted(folder.rglob("*.json"))
+    if not paths:
+        raise DataError(folder, None, None, "no .json notes found below this folder")
+    return [read_note(p) for p in paths]
+
+
+def to_target_text(note: Note) -> str:
+    """The output the reasoning model learns: the diagnosis, then numbered steps with evidence.
+
+    >>> step = ReasoningStep("TB", "Cavities suggest active TB.", ("thin-walled cavity",), ("input6",))
+    >>> print(to_target_text(Note("n.json", {"input1": "cough"}, "Tuberculosis", (step,))))
+    FINAL DIAGNOSIS: Tuberculosis
+    Step 1: Cavities suggest active TB.
+    Supporting evidence: thin-walled cavity
+    """
+    lines = [f"FINAL DIAGNOSIS: {note.final_diagnosis}"]
+    for number, step in enumerate(note.steps, start=1):
+        lines.append(f"Step {number}: {step.rationale}")
+        lines.append(f"Supporting evidence: {'; '.join(step.evidence)}")
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""Multiple-choice medical QA in the MedQA and MedMCQA schemas.
+
+Learners load the real sets from the hub by id; these machines read the course's own files,
+written in exactly the same schemas. Both go through one validation step, as in the MedLLM
+report: questions under 10 words are dropped and counted, and malformed rows raise an error
+that names the file, the line and the field.
+
+Introduced in notebooks/01_data.ipynb.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medlab.data.errors import DataError, SkipReport
+from medlab.data.mcq_facts import FACTS
+
+MEDQA_HUB_ID = "GBaker/MedQA-USMLE-4-options"
+MEDMCQA_HUB_ID = "openlifescienceai/medmcqa"
+MEDQA_COLUMNS = ("question", "answer", "options", "meta_info", "answer_idx")
+MEDMCQA_COLUMNS = ("id", "question", "opa", "opb", "opc", "opd", "cop", "choice_type", "exp",
+                   "subject_name", "topic_name")
+LETTERS = "ABCD"
+MIN_QUESTION_WORDS = 10  # the MedLLM recipe drops shorter questions
+
+
+@dataclass(frozen=True)
+class MCQItem:
+    """One question in the course's common form, whatever schema it came from."""
+
+    id: str
+    question: str
+    options: dict[str, str]
+    answer: str  # the letter of the right option
+    source: str
+    meta: dict = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def answer_text(self) -> str:
+        return self.options[self.answer]
+
+
+# ---- loading ---------------------------------------------------------------------------------
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, row) pairs from a JSON-lines file; a bad line raises with its number."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, None, "file not found")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, number, None, f"not valid JSON ({error.msg}): fix or delete the line") from None
+        if not isinstance(row, dict):
+            raise DataError(path, number, None, "each line must be a JSON object")
+        rows.append((number, row))
+    return rows
+
+
+def hub_rows(hub_id: str, split: str) -> list[tuple[int, dict]]:
+    """(row number, row) pairs from a hub dataset, through `datasets.load_dataset`."""
+    from datasets import load_dataset
+
+    return list(enumerate(load_dataset(hub_id, split=split), start=1))
+
+
+def load_medqa(split: str = "train", path: str | Path | None = None,
+               skip_malformed: bool = False) -> tuple[list[MCQItem], SkipReport]:
+    """MedQA (4 options): `path` to a local JSON-lines file, or None for the hub copy."""
+    source = str(path) if path else f"{MEDQA_HUB_ID}:{split}"
+    rows = read_jsonl(path) if path else hub_rows(MEDQA_HUB_ID, split)
+    return _validated(rows, source, medqa_item, skip_malformed)
+
+
+def load_medmcqa(split: str = "validation", path: str | Path | None = None,
+                 skip_malformed: bool = False) -> tuple[list[MCQItem], SkipReport]:
+    """MedMCQA: `path` to a local JSON-lines file, or None for the hub copy.
+
+    Its test split carries no labels (`cop = -1`): evaluate on validation instead.
+    """
+    if path is None and split == "test":
+        raise DataError(f"{MEDMCQA_HUB_ID}:test", None, "cop",
+                        "MedMCQA's test split has no labels (cop = -1): use split='validation'")
+    source = str(path) if path else f"{MEDMCQA_HUB_ID}:{split}"
+    rows = read_jsonl(path) if path else hub_rows(MEDMCQA_HUB_ID, split)
+    return _validated(rows, source, medmcqa_item, skip_malformed)
+
+
+def _validated(rows, source, to_item, skip_malformed: bool) -> tuple[list[MCQItem], SkipReport]:
+    report, items = SkipReport(source), []
+    for number, row in rows:
+        try:
+            item = to_item(row, source, number)
+        except DataError as error:
+            if not skip_malformed:
+                raise
+            report.skip(f"malformed {error.field}")
+            continue
+        if len(item.question.split()) < MIN_QUESTION_WORDS:
+            report.skip(f"question under {MIN_QUESTION_WORDS} words")
+            continue
+        items.append(item)
+    return items, report
+
+
+def _require(row: dict, columns, source, number) -> None:
+    for column in columns:
+        if column not in row:
+            raise DataError(source, number, column, f"missing column: a row needs {list(columns)}")
+
+
+def medqa_item(row: dict, source: str, number: int) -> MCQItem:
+    _require(row, MEDQA_COLUMNS, source, number)
+    options = row["options"]
+    if not isinstance(options, dict) or sorted(options) != list(LETTERS):
+        raise DataError(source, number, "options", f"expected a dict with keys A-D, got {options!r}")
+    letter = str(row["answer_idx"]).strip()
+    if letter not in options:
+        raise DataError(source, number, "answer_idx", f"{letter!r} is not one of the options A-D")
+    if str(row["answer"]).strip() != str(options[letter]).strip():
+        raise DataError(source, number, "answer",
+                        f"{row['answer']!r} is not option {letter} ({options[letter]!r})")
+    return MCQItem(id=f"medqa-{number}", question=row["question"].strip(), options=dict(options),
+                   answer=letter, source="medqa", meta={"meta_info": row["meta_info"]})
+
+
+def medmcqa_item(row: dict, source: str, number: int) -> MCQItem:
+    _require(row, MEDMCQA_COLUMNS, source, number)
+    cop = row["cop"]
+    if cop == -1:
+        raise DataError(source, number, "cop",
+                        "cop = -1 means no label (MedMCQA's test split): use the validation split")
+    if cop not in (0, 1, 2, 3):
+        raise DataError(source, number, "cop", f"{cop!r} is not 0-3 (for options a-d)")
+    options = {letter: str(row[f"op{c}"]).strip() for letter, c in zip(LETTERS, "abcd", strict=True)}
+    return MCQItem(id=str(row["id"]), question=row["question"].strip(), options=options,
+                   answer=LETTERS[cop], source="medmcqa",
+                   meta={"subject": row["subject_name"], "topic": row["topic_name"]})
+
+
+# ---- the course's own questions ----------------------------------------------------------------
+
+PATIENTS = ["A {age}-year-old man", "A {age}-year-old woman", "A {age}-year-old patient",
+            "A previously healthy {age}-year-old", "A retired teacher aged {age}"]
+SETTINGS = ["presents to the emergency department with", "comes to the clinic because of",
+            "is evaluated for", "is brought to hospital with", "reports"]
+STEMS = {
+    "diagnosis": ["Which of the following is the most likely diagnosis?",
+                  "What is the most likely diagnosis in this patient?",
+                  "Which diagnosis best explains these findings?"],
+    "treatment": ["Which of the following is the most appropriate treatment?",
+                  "What is the best initial pharmacotherapy?",
+                  "Which treatment should be given?"],
+    "next step": ["Which of the following is the most appropriate next step in management?",
+                  "What should be done next?",
+                  "Which is the best next step?"],
+    "organism": ["Which organism is the most likely cause?",
+                 "Which of the following pathogens is most likely responsible?",
+                 "What is the most likely causative organism?"],
+}
+
+
+def write_question(rng: random.Random, fact) -> tuple[str, list[str], int]:
+    """One question about `fact`: the text, four options in random order, the right index."""
+    kind, _, _, clues, answer, distractors = fact
+    patient = rng.choice(PATIENTS).format(age=rng.randint(20, 79))  # no "an 8..." article traps
+    question = f"{patient} {rng.choice(SETTINGS)} {rng.choice(clues)}. {rng.choice(STEMS[kind])}"
+    options = [answer, *rng.sample(distractors, 3)]
+    rng.shuffle(options)
+    return question, options, options.index(answer)
+
+
+def stable_id(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
+def generate_medqa_rows(n: int, seed: int) -> list[dict]:
+    """`n` questions in the MedQA schema, cycling through the fact table."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fact = FACTS[i % len(FACTS)]
+        question, options, right = write_question(rng, fact)
+        lettered = dict(zip(LETTERS, options, strict=True))
+        rows.append({"question": question, "answer": options[right], "options": lettered,
+                     "meta_info": "step1" if fact[0] in ("organism", "treatment") else "step2&3",
+                     "answer_idx": LETTERS[right]})
+    return rows
+
+
+def generate_medmcqa_rows(n: int, seed: int, labelled: bool = True) -> list[dict]:
+    """`n` questions in the MedMCQA schema; `labelled=False` writes `cop = -1` like its test split."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        fact = FACTS[i % len(FACTS)]
+        question, options, right = write_question(rng, fact)
+        rows.append({"id": stable_id(f"{seed}-{i}-{question}"), "question": question,
+                     "opa": options[0], "opb": options[1], "opc": options[2], "opd": options[3],
+                     "cop": right if labelled else -1, "choice_type": "single",
+                     "exp": f"The presentation of {fact[3][0]} points to {fact[4]}." if labelled else "",
+                     "subject_name": fact[1], "topic_name": fact[2]})
+    return rows
