@@ -30,8 +30,9 @@ class SkipReport:
     source: str
     reasons: Counter = field(default_factory=Counter)
 
-    def skip(self, reason: str) -> None:
-        self.reasons[reason] += 1
+    def skip(self, reason: str, n: int = 1) -> None:
+        if n:
+            self.reasons[reason] += n
 
     @property
     def skipped(self) -> int:

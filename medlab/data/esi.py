@@ -202,11 +202,17 @@ def resource_count(case: TriageCase) -> tuple[int, list[str]]:
     return sum(RESOURCES[r] for r in counted), counted
 
 
+def danger_thresholds(age_days: int) -> tuple[int, int]:
+    """The highest safe heart rate and respiratory rate for an age."""
+    for upper_days, max_hr, max_rr in DANGER_ZONE:
+        if upper_days is None or age_days < upper_days:
+            return max_hr, max_rr
+    raise AssertionError("DANGER_ZONE ends with an open band")
+
+
 def danger_zone_reason(case: TriageCase) -> str:
     """Which vital signs are in the danger zone for the patient's age, or ''."""
-    for upper_days, max_hr, max_rr in DANGER_ZONE:
-        if upper_days is None or case.age_days < upper_days:
-            break
+    max_hr, max_rr = danger_thresholds(case.age_days)
     reasons = []
     if case.heart_rate > max_hr:
         reasons.append(f"HR {case.heart_rate} > {max_hr}")

@@ -21,7 +21,7 @@ from medlab.data.esi import TriageCase, esi_level
 # Chief complaints, grouped by the decision point they usually end at, so that generated cases
 # read like real presentations; the label still comes from esi_level alone.
 COMPLAINTS = {
-    1: ["cardiac arrest"],  # replaced by the story of the case's ESI 1 trigger
+    1: ["a cardiac arrest"],  # replaced by the story of the case's ESI 1 trigger
     2: ["chest pain", "a severe headache", "palpitations", "a fall from a ladder", "abdominal pain"],
     3: ["abdominal pain", "fever and cough", "shortness of breath", "back pain with fever",
         "vomiting and diarrhoea", "a fainting episode"],
@@ -41,12 +41,12 @@ ESI1_STORIES = {
                    "major trauma after a motorcycle crash"],
     "chest tube": ["major trauma after a motorcycle crash", "a stab wound to the chest"],
     "central line": ["septic shock"],
-    "defibrillation": ["cardiac arrest"],
+    "defibrillation": ["a cardiac arrest"],
     "bag-valve-mask ventilation": ["respiratory failure"],
     "naloxone for altered mentation": ["overdose with decreased responsiveness"],
     "vasopressors": ["septic shock"],
     "major fluid resuscitation": ["septic shock", "major trauma after a motorcycle crash"],
-    "pulseless": ["cardiac arrest"],
+    "pulseless": ["a cardiac arrest"],
     "apneic": ["respiratory failure"],
     "severe respiratory distress": ["anaphylaxis with stridor", "a severe asthma attack"],
     "unresponsive": ["overdose with decreased responsiveness", "a collapse at home"],
@@ -136,8 +136,13 @@ def _make_esi1(rng, fields):
     if how == "intervention":
         trigger = rng.choice(ESI1_INTERVENTIONS)
         fields["interventions"] = (trigger,)
-        if trigger in ("intubation", "bag-valve-mask ventilation", "naloxone for altered mentation"):
+        if trigger in ("intubation", "bag-valve-mask ventilation", "naloxone for altered mentation",
+                       "defibrillation"):
             fields["mental_status"], fields["pain"] = "unresponsive", None
+        else:  # shock or major trauma: drowsy, fast and soft, whatever else is true
+            fields["mental_status"] = "lethargic"
+            fields["heart_rate"] = max(fields["heart_rate"], rng.randint(115, 150))
+            fields["sbp"], fields["dbp"] = rng.randint(70, 90), rng.randint(35, 55)
     elif how == "finding":
         trigger = rng.choice(["apneic", "pulseless", "severe respiratory distress"])
         fields["findings"] = (trigger,)
@@ -200,8 +205,12 @@ INTERVENTION_PHRASES = {
 }
 
 
-def render_narrative(case: TriageCase, rng: random.Random) -> str:
-    """The case as a triage note: every field that ESI decides on is stated in words."""
+def render_narrative(case: TriageCase, rng: random.Random, vitals: bool = True) -> str:
+    """The case as a triage note: every field that ESI decides on is stated in words.
+
+    `vitals=False` leaves out the vital signs and pain, for files (like MIETIC's) that keep
+    them in columns of their own.
+    """
     noun, pronoun = describe_person(case)
     arrival = rng.choice(["arrives by ambulance with", "presents with", "is brought in with",
                           "walks in with"])
@@ -209,9 +218,10 @@ def render_narrative(case: TriageCase, rng: random.Random) -> str:
     parts = [
         f"A {describe_age(case.age_days)} {noun} {arrival} {case.complaint}.",
         f"{pronoun} is {case.mental_status}.",
-        f"HR {case.heart_rate}, RR {case.resp_rate}, SpO2 {case.spo2}%, "
-        f"BP {case.sbp}/{case.dbp}, temperature {case.temp_c} C. {pain}",
     ]
+    if vitals:
+        parts.append(f"HR {case.heart_rate}, RR {case.resp_rate}, SpO2 {case.spo2}%, "
+                     f"BP {case.sbp}/{case.dbp}, temperature {case.temp_c} C. {pain}")
     for intervention in case.interventions:
         parts.append(f"{pronoun} {INTERVENTION_PHRASES[intervention]}.")
     if case.findings:
@@ -301,6 +311,47 @@ def parse_pain(text: str) -> int | None:
 def parse_level(text: str) -> int | None:
     match = re.search(r"\b([1-5])\b", text or "")
     return int(match.group(1)) if match else None
+
+
+MIETIC_SAMPLE_HEADER = ("acuity", "chiefcomplaint", "heartrate", "resprate", "o2sat", "sbp", "dbp",
+                        "temperature", "pain", "tiragecase", "expert_1", "expert_2", "Final Decision")
+MIETIC36_LEVELS = {1: 14, 2: 11, 3: 5, 4: 4, 5: 2}  # level mix of MIETIC's 36 retained cases
+
+
+def mietic_format_rows(seed: int, quota: dict[int, int] = MIETIC36_LEVELS, removed: int = 4) -> list[dict]:
+    """Generated cases in MIETIC's sample-file schema, with its quirks: Fahrenheit, pain as
+    text when it cannot be assessed, and `removed` rows marked REMOVE by the "experts"."""
+    rng = random.Random(seed)
+    wanted = dict(quota)
+    rows = []
+    while any(wanted.values()) or removed:
+        case = sample_case(rng, target=rng.randint(1, 5))
+        level, _ = esi_level(case)
+        keep = wanted.get(level, 0) > 0
+        if not keep and not removed:
+            continue
+        if keep:
+            wanted[level] -= 1
+        else:
+            removed -= 1
+        pain = "uta" if case.pain is None else str(case.pain)
+        rows.append({
+            "acuity": str(level), "chiefcomplaint": case.complaint, "heartrate": str(case.heart_rate),
+            "resprate": str(case.resp_rate), "o2sat": str(case.spo2), "sbp": str(case.sbp),
+            "dbp": str(case.dbp), "temperature": f"{case.temp_c * 9 / 5 + 32:.1f}", "pain": pain,
+            "tiragecase": render_narrative(case, rng, vitals=False),
+            "expert_1": "agree" if keep else "disagree", "expert_2": "agree" if keep else "unclear",
+            "Final Decision": "RETAIN" if keep else "REMOVE",
+        })
+    return rows
+
+
+def write_mietic_sample(rows: list[dict], path: str | Path) -> None:
+    """Write rows like MIETIC's sample file, byte-order mark included."""
+    with Path(path).open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MIETIC_SAMPLE_HEADER, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def load_mietic(path: str | Path, retained_only: bool = True) -> tuple[list[TriageRecord], SkipReport]:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from medlab.data.imaging_table import CONDITIONS
+from medlab.data.mcq import write_question
+from medlab.data.mcq_facts import FACTS
+from medlab.data.triage import render_narrative, sample_case
+
 AGES = ["2-week-old", "6-week-old", "9-month-old", "2-year-old", "5-year-old", "11-year-old",
         "17-year-old", "24-year-old", "35-year-old", "48-year-old", "56-year-old", "63-year-old",
         "71-year-old", "84-year-old", "92-year-old"]
 SEXES = [("man", "He", "his"), ("woman", "She", "her"), ("boy", "He", "his"),
          ("girl", "She", "her"), ("patient", "They", "their")]
-ARRIVALS = ["arrives by ambulance", "walks into the emergency department", "is brought in by family",
-            "presents to triage", "is transferred from a clinic", "arrives by private car"]
 COMPLAINTS = [
     "crushing chest pain radiating to the left arm", "sudden shortness of breath",
     "fever and productive cough", "a severe headache that began an hour ago",
@@ -48,49 +51,6 @@ RESULTS = ["troponin is elevated", "the ECG shows ST depression in the lateral l
            "CT angiography shows a filling defect in a segmental artery",
            "echocardiogram shows an ejection fraction of 30 percent",
            "MRI shows periventricular white matter lesions", "sputum smear shows acid-fast bacilli"]
-INTERVENTIONS = ["was intubated in the field", "had a chest tube placed at the outside hospital",
-                 "has a central line placed", "received naloxone en route",
-                 "needed bag-valve-mask ventilation", "received IV access and a saline lock",
-                 "was given oral acetaminophen", "was placed on a cardiac monitor",
-                 "received supplemental oxygen by nasal cannula"]
-MENTAL = ["alert and oriented", "drowsy but rousable", "newly confused", "unresponsive",
-          "anxious and tearful", "lethargic", "calm and conversant"]
-IMAGING = ["radiography", "CT without contrast", "CT with IV contrast", "CT angiography",
-           "MRI without contrast", "MRI without and with contrast", "ultrasound", "nuclear medicine scan",
-           "fluoroscopy", "PET/CT", "bone scan", "duplex Doppler ultrasound"]
-BODY = ["head", "chest", "abdomen and pelvis", "cervical spine", "lumbar spine", "knee", "ankle",
-        "lower extremity veins", "thyroid", "kidneys and bladder", "shoulder", "pelvis"]
-SCENARIOS = ["acute headache with a new neurologic deficit", "suspected pulmonary embolism",
-             "low back pain without red flags", "acute right lower quadrant pain",
-             "minor head trauma in a child", "suspected appendicitis in pregnancy",
-             "acute chest pain with low probability of coronary disease", "suspected kidney stone",
-             "palpable thyroid nodule", "acute ankle trauma meeting the Ottawa rules",
-             "suspected deep vein thrombosis", "syncope with a normal examination",
-             "chronic knee pain in an older adult", "new onset seizure in an adult",
-             "blunt abdominal trauma with stable vital signs", "suspected osteomyelitis of the foot"]
-EVIDENCE = [
-    "{img} has high sensitivity for {finding} and is widely available.",
-    "In adults with {scen}, {img} of the {body} changes management in a minority of patients.",
-    "A retrospective series of {n} patients found that {img} rarely added diagnostic value.",
-    "Radiation dose from {img} of the {body} falls in the range of {dose} millisieverts.",
-    "Guidelines favour {img} as the first study because it avoids ionising radiation.",
-    "A meta-analysis of {n} studies reported a pooled sensitivity of {pct} percent for {img}.",
-    "{img} is reserved for cases where the initial study is inconclusive.",
-]
-FINDINGS = ["acute haemorrhage", "pulmonary embolism", "appendicitis", "fracture", "venous thrombosis",
-            "ureteric stones", "intracranial mass", "pneumonia", "aortic dissection", "abscess"]
-STEMS = [
-    "Which of the following is the most likely diagnosis?",
-    "Which of the following is the most appropriate next step in management?",
-    "Which of the following laboratory findings is most likely?",
-    "Which of the following is the mechanism of action of the most appropriate drug?",
-    "Which of the following is the most likely cause of this patient's symptoms?",
-]
-OPTION_POOL = ["Aspirin", "Heparin", "Observation", "Lumbar puncture", "Emergency surgery",
-               "Beta blocker", "Broad-spectrum antibiotics", "Thrombolysis", "Oral rehydration",
-               "Pulmonary embolism", "Myocardial infarction", "Pneumothorax", "Pneumonia",
-               "Aortic dissection", "Pericarditis", "Insulin", "Levothyroxine", "Furosemide",
-               "Metformin", "Corticosteroids", "Isoniazid", "Ceftriaxone", "Amoxicillin"]
 REASONING = [
     "{exam} together with a history of {hist} raises concern for decompensation.",
     "Because {result}, the working diagnosis is revised.",
@@ -109,15 +69,6 @@ def _vitals(rng: random.Random) -> str:
             f"pain {rng.randint(0, 10)}/10.")
 
 
-def triage_narrative(rng: random.Random) -> str:
-    noun, pronoun, _ = rng.choice(SEXES)
-    text = (f"A {rng.choice(AGES)} {noun} {rng.choice(ARRIVALS)} with {rng.choice(COMPLAINTS)}. "
-            f"{pronoun} {'is' if pronoun != 'They' else 'are'} {rng.choice(MENTAL)}. {_vitals(rng)}")
-    if rng.random() < 0.4:
-        text += f" The patient {rng.choice(INTERVENTIONS)}."
-    return text
-
-
 def case_history(rng: random.Random) -> str:
     noun, pronoun, possessive = rng.choice(SEXES[:2])
     return (f"Chief complaint: {rng.choice(COMPLAINTS)}. History of present illness: a "
@@ -128,30 +79,32 @@ def case_history(rng: random.Random) -> str:
             f"{pronoun} will be reassessed after {possessive} results return.")
 
 
-def imaging_scenario(rng: random.Random) -> str:
-    return (f"Clinical scenario: {rng.choice(['adult', 'child', 'pregnant patient', 'older adult'])}, "
-            f"{rng.choice(SCENARIOS)}, initial imaging. Procedure under review: "
-            f"{rng.choice(IMAGING)} of the {rng.choice(BODY)}.")
-
-
-def evidence_snippet(rng: random.Random) -> str:
-    template = rng.choice(EVIDENCE)
-    return template.format(img=rng.choice(IMAGING), finding=rng.choice(FINDINGS),
-                           scen=rng.choice(SCENARIOS), body=rng.choice(BODY),
-                           n=rng.randint(40, 4000), dose=rng.choice(["0.1 to 1", "1 to 10"]),
-                           pct=rng.randint(60, 99))
-
-
-def question_stem(rng: random.Random) -> str:
-    options = rng.sample(OPTION_POOL, 4)
-    listed = " ".join(f"{letter}. {opt}" for letter, opt in zip("ABCD", options, strict=True))
-    return f"{case_history(rng)} {rng.choice(STEMS)} {listed}"
-
-
 def reasoning_note(rng: random.Random) -> str:
     lines = [rng.choice(REASONING).format(exam=rng.choice(EXAM), hist=rng.choice(HISTORY),
                                           result=rng.choice(RESULTS)) for _ in range(3)]
     return " ".join(lines)
+
+
+def triage_narrative(rng: random.Random) -> str:
+    """A triage case as the ESI data renders it, without its level."""
+    return render_narrative(sample_case(rng, target=rng.randint(1, 5)), rng)
+
+
+def question_stem(rng: random.Random) -> str:
+    """An exam question with its four options, without saying which is right."""
+    question, options, _ = write_question(rng, rng.choice(FACTS))
+    return question + " " + " ".join(f"{letter}. {o}" for letter, o in zip("ABCD", options, strict=True))
+
+
+def imaging_scenario(rng: random.Random) -> str:
+    """A scenario and a procedure from the appropriateness table, without the verdict."""
+    condition, variants, procedures, _ = rng.choice(CONDITIONS)
+    return (f"Condition: {condition}. Scenario: {rng.choice(variants)[0]}. "
+            f"Procedure: {rng.choice(list(procedures))}.")
+
+
+def evidence_snippet(rng: random.Random) -> str:
+    return rng.choice(rng.choice(CONDITIONS)[3])
 
 
 GENERATORS: tuple[Callable[[random.Random], str], ...] = (

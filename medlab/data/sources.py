@@ -1,0 +1,117 @@
+"""Where each task's data comes from under a profile, as train/validation/test splits.
+
+An offline profile (`tiny`) reads the course's files in `data/`; the others read MedQA and
+MedMCQA from the hub, and DiReCT, MIETIC or an appropriateness table from a local path the
+learner gives. Either way the rows pass through the same loaders and validation.
+
+Introduced in notebooks/01_data.ipynb.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from medlab.data import appropriateness, direct, mcq, triage
+from medlab.data.errors import SkipReport
+from medlab.data.splits import drop_overlap, split_holdout
+from medlab.profiles import Profile
+from medlab.runlog import project_root
+
+
+def data_dir() -> Path:
+    return project_root() / "data"
+
+
+@dataclass
+class Splits:
+    """A task's splits, where they came from, and every row skipped on the way."""
+
+    source: str
+    train: list
+    validation: list
+    test: list
+    reports: list[SkipReport] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
+
+
+# Per MCQ dataset: loader, hub id, and the (train, test) split names on the hub and on disk.
+# MedMCQA's test split has no labels, so its validation split is the test set.
+MCQ_SETS = {
+    "medqa": (mcq.load_medqa, mcq.MEDQA_HUB_ID, ("train", "test")),
+    "medmcqa": (mcq.load_medmcqa, mcq.MEDMCQA_HUB_ID, ("train", "validation")),
+}
+
+
+def mcq_splits(profile: Profile, seed: int, dataset: str = "medqa") -> Splits:
+    """Train minus a 5% validation hold-out, and a test split; no train question repeats a
+    held-out one. `dataset` is "medqa" or "medmcqa"."""
+    load, hub_id, (train_name, test_name) = MCQ_SETS[dataset]
+    if profile.offline:
+        folder = data_dir() / "mcq" / dataset
+        source = f"course files data/mcq/{dataset} ({dataset} schema)"
+        train_all, first = load(path=folder / f"{train_name}.jsonl")
+        test, second = load(path=folder / f"{test_name}.jsonl")
+    else:  # the real sets drop malformed rows, counted, as the MedLLM recipe does
+        source = hub_id
+        train_all, first = load(train_name, skip_malformed=True)
+        test, second = load(test_name, skip_malformed=True)
+    train, validation = split_holdout(train_all, 0.05, seed)
+    train, overlap = without_held_out(train, [validation, test], lambda item: item.question, source)
+    return Splits(source, train, validation, test, [first, second, overlap])
+
+
+def triage_splits() -> Splits:
+    """The course's generated ESI cases: train, validation and test, each with its decision trail."""
+    rows = {split: [triage.record_from_row(json.loads(line)) for line in
+                    (data_dir() / f"triage/{split}.jsonl").read_text().splitlines()]
+            for split in ("train", "validation", "test")}
+    train, overlap = without_held_out(rows["train"], [rows["validation"], rows["test"]],
+                                      lambda record: record.narrative, "triage")
+    return Splits("course ESI cases data/triage", train, rows["validation"], rows["test"], [overlap])
+
+
+def triage_benchmark(mietic_path: str | Path | None = None) -> tuple[list, SkipReport]:
+    """The 36-case triage benchmark: MIETIC's retained cases when you give the path to its
+    sample file, else the course's 36 cases written in the same file format."""
+    return triage.load_mietic(mietic_path or data_dir() / "triage/mietic_format_36.csv")
+
+
+def direct_splits(notes_dir: str | Path | None = None, seed: int = 0) -> Splits:
+    """The course's DiReCT-schema notes with their fixed splits, or your own DiReCT folder
+    split 80/10/10 by seed."""
+    if notes_dir is None:
+        folder = data_dir() / "direct/notes"
+        fixed = json.loads((data_dir() / "direct/splits.json").read_text())
+        parts = {split: [direct.read_note(folder / p) for p in paths] for split, paths in fixed.items()}
+        return Splits("course notes data/direct (DiReCT schema)", parts["train"], parts["validation"],
+                      parts["test"])
+    notes = direct.read_notes(notes_dir)
+    train, held = split_holdout(notes, 0.2, seed)
+    validation, test = split_holdout(held, 0.5, seed)
+    return Splits(str(notes_dir), train, validation, test)
+
+
+def appropriateness_splits(csv_path: str | Path | None = None, seed: int = 0) -> Splits:
+    """The course's appropriateness pairs, or your own CSV split 80/10/10 by seed."""
+    if csv_path is None:
+        folder = data_dir() / "appropriateness"
+        parts = {split: appropriateness.load_appropriateness_csv(folder / f"{split}.csv")
+                 for split in ("train", "validation", "test")}
+        return Splits("course table data/appropriateness", parts["train"], parts["validation"], parts["test"])
+    items = appropriateness.load_appropriateness_csv(csv_path)
+    train, held = split_holdout(items, 0.2, seed)
+    validation, test = split_holdout(held, 0.5, seed)
+    train, overlap = without_held_out(train, [validation, test], lambda item: item.key, str(csv_path))
+    return Splits(str(csv_path), train, validation, test, [overlap])
+
+
+def without_held_out(train: list, held_out: list[list], key, source: str) -> tuple[list, SkipReport]:
+    """`train` minus anything a held-out split also holds, with the count reported."""
+    kept, dropped = drop_overlap(train, held_out, key=key)
+    report = SkipReport(f"{source} train")
+    report.skip("repeats a held-out item", dropped)
+    return kept, report
