@@ -5,6 +5,19 @@ from __future__ import annotations
 import nbformat
 import pytest
 
+from medlab.pocket import PocketRecipe, pocket_model_path
+
+# A pocket model small enough to build in seconds; the same code path as the real one.
+SMALL = PocketRecipe(vocab_size=600, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
+                     num_kv_heads=2, corpus_docs=900, seq_len=64, batch_size=8, train_steps=300,
+                     warmup_steps=5, learning_rate=1e-2)
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory):
+    """The folder of a small pocket model, built once per test session."""
+    return pocket_model_path(SMALL, root=tmp_path_factory.mktemp("pocket-cache"))
+
 
 def make_notebook(path, *sources: str) -> None:
     """A notebook whose first code cell is the papermill `parameters` cell."""

@@ -11,18 +11,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from medlab.chat import REASONING_TAGS, ROLE_TOKENS
-from medlab.pocket import PocketRecipe, corpus, pocket_model_path
+from medlab.pocket import corpus, pocket_model_path
 from medlab.pocket.model import uniform_loss
-
-# A pocket model small enough to build twice in a few seconds; same code path as the real one.
-SMALL = PocketRecipe(vocab_size=600, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
-                     num_kv_heads=2, corpus_docs=900, seq_len=64, batch_size=8, train_steps=300,
-                     warmup_steps=5, learning_rate=1e-2)
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory):
-    return pocket_model_path(SMALL, root=tmp_path_factory.mktemp("cache"))
+from tests.conftest import SMALL
 
 
 def test_builds_once_and_is_then_reused(small_model, tmp_path_factory):

@@ -115,3 +115,22 @@ def without_held_out(train: list, held_out: list[list], key, source: str) -> tup
     report = SkipReport(f"{source} train")
     report.skip("repeats a held-out item", dropped)
     return kept, report
+
+
+def eval_sets(profile: Profile, seed: int = 0, mietic_path: str | Path | None = None,
+              direct_dir: str | Path | None = None, appropriateness_csv: str | Path | None = None) -> dict[str, list]:
+    """The held-out set of every evaluation task, capped at the profile's `max_eval_examples`.
+
+    Triage uses the 36-case benchmark (MIETIC-36 when `mietic_path` is given), small on
+    purpose: its confidence intervals show how little 36 cases can settle.
+    """
+    cap = profile.max_eval_examples or None
+    imaging = appropriateness_splits(appropriateness_csv, seed).test[:cap]
+    return {
+        "medqa": mcq_splits(profile, seed, "medqa").test[:cap],
+        "medmcqa": mcq_splits(profile, seed, "medmcqa").test[:cap],
+        "triage": triage_benchmark(mietic_path)[0],
+        "imaging": imaging,
+        "imaging_citations": imaging,
+        "reasoning": direct_splits(direct_dir, seed).test[:cap],
+    }

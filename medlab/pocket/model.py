@@ -31,7 +31,7 @@ from medlab.chat import CHAT_TEMPLATE, END_OF_TURN, REASONING_TAGS, ROLE_TOKENS
 from medlab.pocket import corpus
 
 BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
-BUILD_VERSION = 2  # bump whenever the build code changes what it writes, to retire old caches
+BUILD_VERSION = 3  # bump whenever the build code changes what it writes, to retire old caches
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,8 @@ def train_tokenizer(docs: list[str], recipe: PocketRecipe, folder: Path):
     config = {
         "tokenizer_class": "LlamaTokenizer", "legacy": False, "add_bos_token": True,
         "bos_token": BOS, "eos_token": END_OF_TURN, "unk_token": UNK, "pad_token": PAD,
-        "extra_special_tokens": [t for t in ROLE_TOKENS if t != END_OF_TURN],
+        # </s> stays special although <|end|> is the chat EOS: decoding must drop both.
+        "extra_special_tokens": [t for t in ROLE_TOKENS if t != END_OF_TURN] + [EOS],
         "model_max_length": recipe.max_positions, "chat_template": CHAT_TEMPLATE,
     }
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))

@@ -1,0 +1,115 @@
+"""Batched chat generation: one code path for the pocket model and hub models.
+
+Prompts are rendered by the model's own chat template, sorted by length so each batch pads
+little, left-padded so every row continues from its last real token, and generated in
+batches and in rounds (see `generate`). On a GPU, a batch that runs out of memory is halved
+and retried, so one setting fits a T4 and an H100 alike.
+
+Introduced in notebooks/02_baseline.ipynb.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to decode. Greedy by default: evaluation should not depend on luck."""
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    enable_thinking: bool = True  # False pre-fills an empty <think> block where the template supports it
+
+    def generate_kwargs(self) -> dict:
+        kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
+        if self.do_sample:
+            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+        return kwargs
+
+
+def render_prompts(tokenizer, conversations: list[list[dict]], enable_thinking: bool = True) -> list[str]:
+    """Each conversation as the text the model continues (generation prompt added)."""
+    return [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
+                                          enable_thinking=enable_thinking) for c in conversations]
+
+
+def generate(model, tokenizer, conversations: list[list[dict]], sampling: Sampling = Sampling(),
+             batch_size: int = 32, desc: str = "generating", first_round: int = 16) -> list[str]:
+    """The model's reply to each conversation, in input order, special tokens removed.
+
+    Generation runs in rounds of growing length (16, 32, 64... new tokens). After each round,
+    rows that reached an end token leave and the rest continue together. A plain batch keeps
+    every finished row waiting (and computing padding) until its longest reply ends. Rounds
+    bound that waste by the round's length, which is what makes batching pay off when reply
+    lengths vary, as they do in evaluation.
+    """
+    prompts = render_prompts(tokenizer, conversations, sampling.enable_thinking)
+    tokens = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    replies: list[list[int]] = [[] for _ in prompts]
+    stops = end_token_ids(model, tokenizer)
+    active, spent, budget = list(range(len(prompts))), 0, first_round
+    progress = tqdm(total=len(prompts), desc=desc, mininterval=2)
+    while active and spent < sampling.max_new_tokens:
+        length = min(budget, sampling.max_new_tokens - spent)
+        finished = run_round(model, tokenizer, tokens, replies, active, length, sampling, batch_size, stops)
+        progress.update(len(finished))
+        active = [i for i in active if i not in finished]
+        spent, budget = spent + length, budget * 2
+    progress.update(len(active))  # rows cut off at max_new_tokens
+    progress.close()
+    return [tokenizer.decode(r, skip_special_tokens=True) for r in replies]
+
+
+def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch_size, stops) -> set[int]:
+    """Extend every active row by up to `length` tokens; returns the rows that ended."""
+    finished: set[int] = set()
+    # Longest first, so each batch holds rows of similar length and pads little.
+    order = sorted(active, key=lambda i: len(tokens[i]) + len(replies[i]), reverse=True)
+    start = 0
+    while start < len(order):
+        chunk = order[start:start + batch_size]
+        try:
+            new_rows = generate_ids(model, tokenizer, [tokens[i] + replies[i] for i in chunk],
+                                    replace(sampling, max_new_tokens=length))
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)  # adapt to the GPU's memory and retry
+            torch.cuda.empty_cache()
+            continue
+        for i, row in zip(chunk, new_rows, strict=True):
+            cut = next((k for k, t in enumerate(row) if t in stops), None)
+            replies[i].extend(row if cut is None else row[: cut + 1])
+            if cut is not None:
+                finished.add(i)
+        start += len(chunk)
+    return finished
+
+
+@torch.inference_mode()
+def generate_ids(model, tokenizer, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
+    """One left-padded batch through `model.generate`; the new token ids of each row."""
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
+    attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+    output = model.generate(input_ids=input_ids, attention_mask=attention, **sampling.generate_kwargs(),
+                            pad_token_id=pad)
+    return output[:, width:].tolist()
+
+
+def end_token_ids(model, tokenizer) -> set[int]:
+    ids = model.generation_config.eos_token_id
+    ids = set(ids if isinstance(ids, list) else [ids]) if ids is not None else set()
+    return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
+
+
+def count_new_tokens(tokenizer, replies: list[str]) -> int:
+    """Tokens actually generated (up to each reply's end), for throughput figures."""
+    return sum(len(tokenizer(r, add_special_tokens=False)["input_ids"]) for r in replies)

@@ -1,0 +1,79 @@
+"""Parsers on what models really write, garbage and empty strings included."""
+
+import pytest
+
+from medlab.parsers import (
+    answer_span,
+    has_think_answer_format,
+    parse_appropriateness,
+    parse_diagnosis,
+    parse_esi,
+    parse_evidence,
+    parse_mcq,
+    reasoning_span,
+)
+
+OPTIONS = {"A": "Pericarditis", "B": "Inferior myocardial infarction", "C": "Aortic dissection",
+           "D": "Pulmonary embolism"}
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("B", "B"), ("(B)", "B"), ("B)", "B"), ("B.", "B"), ("b", "B"),
+    ("Answer: C", "C"), ("answer:D", "D"), ("The answer is (A).", "A"), ("The answer is B because", "B"),
+    ("Answer: B. Inferior myocardial infarction", "B"),
+    ("<think>ST elevation inferiorly</think><answer>B</answer>", "B"),
+    ("I think option D fits best.", "D"),
+    ("This is an inferior myocardial infarction.", "B"),  # the option text alone
+    ("Aortic dissection", "C"),
+    ("", None), (None, None), ("???", None), ("E", None), ("Answer: E", None),
+    ("Either pericarditis or aortic dissection", None),  # two options named: refuse to guess
+    ("patient presents with chest pain HR 110", None),
+])
+def test_mcq(reply, expected):
+    assert parse_mcq(reply, OPTIONS) == expected
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("ESI 2", 2), ("esi-3", 3), ("ESI level: 1", 1), ("Level 4", 4), ("Triage level 5.", 5), ("2", 2),
+    ("<think>A: no\nB: pain 8/10 -> ESI 2</think>\n<answer>ESI 2</answer>", 2),
+    ("ESI 3 at first, but on reflection ESI 2", 2),  # the last level stated is the answer
+    ("<answer>Level 1</answer>", 1),
+    ("", None), (None, None), ("ESI 6", None), ("level 0", None), ("HR 120, RR 22, SpO2 93%", None),
+    ("<answer></answer>", None),
+])
+def test_esi(reply, expected):
+    assert parse_esi(reply) == expected
+
+
+@pytest.mark.parametrize(("reply", "expected"), [
+    ("<answer>Usually Appropriate</answer>", "Usually Appropriate"),
+    ("<answer>usually not appropriate</answer>", "Usually Not Appropriate"),
+    ("This may be appropriate in some patients", "May Be Appropriate"),
+    ("May Be Appropriate (Disagreement)", "May Be Appropriate"),
+    ("<think>usually appropriate for adults</think><answer>Usually Not Appropriate</answer>",
+     "Usually Not Appropriate"),  # the answer tag wins over words in the reasoning
+    ("appropriate", None), ("", None), (None, None),
+])
+def test_appropriateness(reply, expected):
+    assert parse_appropriateness(reply) == expected
+
+
+def test_diagnosis_and_evidence():
+    reply = ("FINAL DIAGNOSIS: Pulmonary embolism.\nStep 1: Travel raises risk\nSupporting evidence: a 12-hour "
+             "flight\nStep 2: CT shows clots\nsupporting evidence:  filling defects ")
+    assert parse_diagnosis(reply) == "Pulmonary embolism"
+    assert parse_evidence(reply) == ["a 12-hour flight", "filling defects"]
+    assert parse_diagnosis("The diagnosis is PE") is None
+    assert parse_diagnosis("") is None and parse_diagnosis(None) is None
+    assert parse_evidence(None) == []
+
+
+def test_spans_and_format():
+    tagged = "<think>\nstep A\n</think>\n<answer>ESI 1</answer>"
+    assert answer_span(tagged) == "ESI 1" and reasoning_span(tagged) == "step A"
+    assert answer_span("<answer>ESI 2") == "ESI 2"  # cut off before the closing tag
+    assert has_think_answer_format(tagged)
+    assert not has_think_answer_format("<answer>ESI 1</answer>")
+    assert not has_think_answer_format("<think>a</think><answer>1</answer> and more text")
+    assert not has_think_answer_format("") and not has_think_answer_format(None)
+    assert reasoning_span("no tags") == "" and reasoning_span("why <answer>2</answer>") == "why"
