@@ -61,7 +61,7 @@ TASKS = {
 def format_ok(task: Task, reply: str) -> bool:
     """Did the reply keep the task's answer format (whether or not it is right)?"""
     if task.kind == "mcq":
-        return bool(re.match(r"\s*answer\s*:\s*[A-D]\b", reply or "", re.I))
+        return bool(re.fullmatch(r"\s*answer\s*:[^\n]+", (reply or "").strip(), re.I))
     if task.kind in ("imaging", "triage"):
         return parsers.has_think_answer_format(reply)
     return bool(parsers.parse_diagnosis(reply)) and bool(re.search(r"step\s+1\s*:", reply or "", re.I)) \
@@ -168,3 +168,11 @@ def results_table(results: list[dict]):
                      "format_rate": round(r["metrics"]["format_rate"][0], 3), "n": r["extras"]["n"],
                      "thinking": r["extras"].get("enable_thinking", True)})
     return pd.DataFrame(rows)
+
+
+def heldout_summary(result: EvalResult) -> dict[str, float]:
+    """`{"accuracy": ..., "format_rate": ...}`: what training notebooks record before and after,
+    with the task's headline metric as the accuracy (exact level for triage, diagnosis for notes)."""
+    headline = HEADLINE[TASKS[result.task].kind]
+    return {"accuracy": round(result.metrics[headline][0], 4),
+            "format_rate": round(result.metrics["format_rate"][0], 4)}

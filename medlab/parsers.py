@@ -45,6 +45,7 @@ def has_think_answer_format(text: str | None) -> bool:
 
 
 MCQ_PATTERNS = [
+    r"\(([A-D])\)\s*\.?\s*$",  # "Answer: Heparin (B)": the letter closing the answer
     r"answer\s*(?:is|:)?\s*[:\-]?\s*\(?([A-D])\b",  # "Answer: B", "the answer is (C)"
     r"^\s*\(?([A-D])\)?\s*[\.\):]?(?:\s|$)",  # "B", "(B)", "B)", "B." at the start
     r"\boption\s+\(?([A-D])\b",  # "option D"

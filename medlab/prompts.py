@@ -13,7 +13,7 @@ from medlab.data.direct import Note, to_target_text
 from medlab.data.mcq import MCQItem
 from medlab.data.triage import TriageRecord
 
-MCQ_SYSTEM = "You are a careful physician answering a medical exam question. Reply with the letter of the best option."
+MCQ_SYSTEM = "You are a careful physician answering a medical exam question. Reply with the text of the best option."
 REASONING_SYSTEM = ("You are a physician writing diagnostic reasoning. Give the final diagnosis, then "
                     "numbered steps, each with the supporting evidence from the note.")
 IMAGING_SYSTEM = ("You are a radiologist judging whether an imaging procedure is appropriate. Reason inside "
@@ -43,7 +43,13 @@ def mcq_prompt(item: MCQItem) -> str:
 
 
 def mcq_target(item: MCQItem) -> str:
-    return f"Answer: {item.answer}. {item.answer_text}"
+    """The text of the right option, as MedQA's own `answer` column holds it.
+
+    The parser maps the text back to its letter only when exactly one option matches, so this
+    is still a choice among the four. Small models learn which answer a presentation points to
+    long before they learn to copy a letter by its position in the list.
+    """
+    return f"Answer: {item.answer_text}"
 
 
 def mcq_messages(item: MCQItem, with_answer: bool = False) -> list[dict]:

@@ -21,6 +21,8 @@ OPTIONS = {"A": "Pericarditis", "B": "Inferior myocardial infarction", "C": "Aor
     ("B", "B"), ("(B)", "B"), ("B)", "B"), ("B.", "B"), ("b", "B"),
     ("Answer: C", "C"), ("answer:D", "D"), ("The answer is (A).", "A"), ("The answer is B because", "B"),
     ("Answer: B. Inferior myocardial infarction", "B"),
+    ("Answer: Inferior myocardial infarction (B)", "B"), ("Answer: Aortic dissection (C).", "C"),
+    ("Answer: Pericarditis (D)", "D"),  # a wrong letter is a wrong answer, whatever the text says
     ("<think>ST elevation inferiorly</think><answer>B</answer>", "B"),
     ("I think option D fits best.", "D"),
     ("This is an inferior myocardial infarction.", "B"),  # the option text alone

@@ -1,0 +1,201 @@
+"""LoRA supervised fine-tuning: recipes, precision, a training monitor, resumable runs.
+
+`run_sft` is the whole loop a notebook needs: wrap the model in LoRA, build TRL's
+`SFTTrainer` for prompt/completion conversations (so the loss falls on the answer only),
+resume from the last checkpoint if an earlier run was interrupted, log through
+`TrainingMonitor`, and save the adapter where notebooks/08_evaluation.ipynb finds it.
+
+Introduced in notebooks/03_sft_mcq.ipynb.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import resource
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+from transformers.trainer_utils import get_last_checkpoint
+
+from medlab.adapters import AdapterInfo, save_adapter
+from medlab.env import choose_precision, gpu_capability
+from medlab.profiles import Profile
+from medlab.runlog import runs_dir
+
+
+@dataclass(frozen=True)
+class LoraRecipe:
+    """A LoRA fine-tuning recipe: the adapter's shape and the optimiser's schedule."""
+
+    r: int
+    alpha: int
+    dropout: float
+    targets: tuple[str, ...]
+    learning_rate: float
+    epochs: float
+    batch_size: int = 1
+    grad_accum: int = 8
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+
+    def lora_config(self):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=list(self.targets), task_type="CAUSAL_LM")
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+
+
+# ---- data ------------------------------------------------------------------------------------
+
+def sft_rows(conversations: list[list[dict]]) -> list[dict]:
+    """Conversations ending in the assistant's answer as TRL prompt/completion rows, so the
+    loss is computed on the completion (the answer) only."""
+    return [{"prompt": c[:-1], "completion": c[-1:]} for c in conversations]
+
+
+# ---- model -----------------------------------------------------------------------------------
+
+def add_lora(model, recipe: LoraRecipe, profile: Profile):
+    """Wrap `model` in a fresh LoRA adapter, ready to train under the profile's precision."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    if profile.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
+    model = get_peft_model(model, recipe.lora_config())
+    upcast_trainable(model)
+    return model
+
+
+def upcast_trainable(model) -> int:
+    """Keep trainable (LoRA) weights in float32; returns how many tensors were cast.
+
+    On a 4-bit base, PEFT creates LoRA weights in the compute dtype. Under fp16 mixed precision
+    the gradient scaler then refuses bf16 gradients (`_amp_foreach_non_finite_check_and_unscale_cuda`
+    is not implemented for BFloat16) and fp16 master weights lose small updates. The adapter is a
+    few MB, so float32 costs nothing that matters.
+    """
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != torch.float32:
+            param.data = param.data.float()
+            cast += 1
+    return cast
+
+
+# ---- the trainer -------------------------------------------------------------------------------
+
+def sft_config(profile: Profile, recipe: LoraRecipe, output_dir: Path, seed: int, report_to: str = "none",
+               save_steps: int = 25):
+    """TRL's SFTConfig for `recipe` on `profile`: precision, memory savers, checkpoints, logging."""
+    from trl import SFTConfig
+
+    precision, _ = choose_precision(profile.precision, gpu_capability())
+    return SFTConfig(
+        output_dir=str(output_dir), seed=seed, data_seed=seed,
+        learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs,
+        per_device_train_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.grad_accum,
+        lr_scheduler_type=recipe.scheduler, warmup_steps=recipe.warmup_ratio,  # below 1: a ratio of all steps
+        fp16=precision == "fp16", bf16=precision == "bf16", use_cpu=profile.device == "cpu",
+        activation_checkpointing=profile.gradient_checkpointing, optim=profile.optim,  # v5's name for it
+        max_length=profile.max_seq_len,
+        logging_steps=1, save_strategy="steps", save_steps=save_steps, save_total_limit=2,
+        report_to=report_to, include_num_input_tokens_seen=True,
+        dataloader_num_workers=0, disable_tqdm=False,
+    )
+
+
+class TrainingMonitor(TrainerCallback):
+    """Writes loss, learning rate, grad norm, tokens/s and peak memory to a JSON log at every
+    logging step, so a crashed run still leaves its curve behind."""
+
+    KEYS = ("step", "loss", "learning_rate", "grad_norm", "tokens_per_second", "peak_memory_mb")
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.log = {key: [] for key in self.KEYS}
+        self._clock = self._tokens = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if self.path.exists() and state.global_step:  # resumed: keep the curve up to the checkpoint
+            old = json.loads(self.path.read_text())
+            keep = [i for i, step in enumerate(old["step"]) if step <= state.global_step]
+            self.log = {key: [old[key][i] for i in keep] for key in self.KEYS}
+        self._clock, self._tokens = time.time(), state.num_input_tokens_seen
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or "loss" not in logs:
+            return
+        now, tokens = time.time(), state.num_input_tokens_seen
+        speed = (tokens - self._tokens) / max(now - self._clock, 1e-6)
+        self._clock, self._tokens = now, tokens
+        for key, value in (("step", state.global_step), ("loss", logs["loss"]),
+                           ("learning_rate", logs.get("learning_rate")), ("grad_norm", logs.get("grad_norm")),
+                           ("tokens_per_second", round(speed, 1)), ("peak_memory_mb", peak_memory_mb())):
+            self.log[key].append(float(value) if value is not None else None)
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.log) + "\n")
+        tmp.replace(self.path)
+
+
+def peak_memory_mb() -> float:
+    """Peak GPU memory allocated if on a GPU, else the process's peak resident memory."""
+    if torch.cuda.is_available():
+        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def train_resumable(trainer, checkpoints: Path):
+    """Train, resuming from the newest checkpoint in `checkpoints` if a run was interrupted.
+
+    Checkpoints exist to survive crashes: once training finishes they are removed, so running
+    the notebook again trains afresh (and, seeded, to the same result).
+    """
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        print(f"resuming from {last}")
+    output = trainer.train(resume_from_checkpoint=last)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return output
+
+
+def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile, recipe: LoraRecipe,
+            info: AdapterInfo, seed: int = 0, report_to: str = "none", save_steps: int = 25, callbacks=()):
+    """LoRA-SFT `model` on `conversations`; save the adapter as `info`. Returns (model, log)."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    checkpoints = runs_dir(profile.name) / "checkpoints" / f"{info.name}-{recipe.key()}"
+    monitor = TrainingMonitor(runs_dir(profile.name) / "logs" / f"{info.name}.json")
+    trainer = SFTTrainer(
+        model=add_lora(model, recipe, profile), processing_class=tokenizer,
+        args=sft_config(profile, recipe, checkpoints, seed, report_to, save_steps),
+        train_dataset=Dataset.from_list(sft_rows(conversations)), callbacks=[monitor, *callbacks],
+    )
+    train_resumable(trainer, checkpoints)
+    save_adapter(trainer.model, profile, info)
+    return trainer.model, monitor.log
+
+
+def plot_training(log: dict, title: str = ""):
+    """Loss, learning rate and grad norm against the optimiser step."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3))
+    for ax, key in zip(axes, ("loss", "learning_rate", "grad_norm"), strict=True):
+        ax.plot(log["step"], log[key])
+        ax.set(xlabel="optimiser step", title=key.replace("_", " "))
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
