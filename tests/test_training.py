@@ -1,0 +1,105 @@
+"""LoRA SFT machinery: float32 adapters, the monitor's log, and resuming an interrupted run."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from medlab import prompts
+from medlab.adapters import META, AdapterInfo, find_adapters
+from medlab.data import sources
+from medlab.profiles import load_profile
+from medlab.runlog import runs_dir
+from medlab.training import LoraRecipe, add_lora, run_sft, sft_rows, upcast_trainable
+
+RECIPE = LoraRecipe(r=4, alpha=8, dropout=0.0, targets=("q_proj", "v_proj"), learning_rate=5e-3, epochs=1,
+                    batch_size=4, grad_accum=1)
+
+
+@pytest.fixture
+def course(scratch_course, monkeypatch):
+    """A scratch run folder, but the committed data."""
+    from pathlib import Path
+
+    monkeypatch.setattr(sources, "data_dir", lambda: Path(__file__).parent.parent / "data")
+    return scratch_course
+
+
+def conversations(n):
+    items = sources.mcq_splits(load_profile("tiny"), 0).train[:n]
+    return [prompts.mcq_messages(i, with_answer=True) for i in items]
+
+
+def test_rows_put_the_answer_in_the_completion():
+    rows = sft_rows(conversations(2))
+    assert [m["role"] for m in rows[0]["prompt"]] == ["system", "user"]
+    assert rows[0]["completion"][0]["role"] == "assistant"
+    assert rows[0]["completion"][0]["content"].startswith("Answer: ")
+
+
+def test_lora_weights_are_float32_on_a_half_precision_base(small_model):
+    model = AutoModelForCausalLM.from_pretrained(small_model, dtype=torch.bfloat16)
+    peft_model = add_lora(model, RECIPE, load_profile("tiny"))
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    assert trainable and all(p.dtype == torch.float32 for p in trainable)
+    frozen = [p for p in peft_model.parameters() if not p.requires_grad]
+    assert all(p.dtype == torch.bfloat16 for p in frozen)  # the base stays as loaded
+    assert upcast_trainable(peft_model) == 0  # nothing left to cast
+
+
+class StopAt(TrainerCallback):
+    """Simulates a crash (a dead kernel) once training reaches `step`."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("simulated crash")
+
+
+class StepsSeen(TrainerCallback):
+    def __init__(self):
+        self.first = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.first = self.first or state.global_step
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(course, small_model):
+    profile = load_profile("tiny")
+    data = conversations(40)  # 10 optimiser steps at batch 4
+    info = AdapterInfo("resume_test", "pocket", ("medqa",), "test", "sft")
+
+    def fresh():
+        return AutoModelForCausalLM.from_pretrained(small_model), AutoTokenizer.from_pretrained(small_model)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sft(*fresh(), data, profile, RECIPE, info, save_steps=3, callbacks=[StopAt(7)])
+    checkpoints = runs_dir("tiny") / "checkpoints" / f"resume_test-{RECIPE.key()}"
+    assert sorted(p.name for p in checkpoints.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    log_path = runs_dir("tiny") / "logs" / "resume_test.json"
+    assert json.loads(log_path.read_text())["step"] == list(range(1, 7))  # the crash kept its curve so far
+
+    seen = StepsSeen()
+    model, log = run_sft(*fresh(), data, profile, RECIPE, info, save_steps=3, callbacks=[seen])
+    assert seen.first == 7  # continued after checkpoint-6, not from step 1
+    assert log["step"] == list(range(1, 11))  # one continuous curve, no step twice
+    assert all(v is not None for v in log["loss"]) and max(log["peak_memory_mb"]) > 0
+    assert not checkpoints.exists()  # removed once training finished
+    saved = runs_dir("tiny") / "adapters" / "resume_test"
+    assert (saved / "adapter_model.safetensors").exists() and (saved / META).exists()
+    assert [a.name for a in find_adapters(profile)] == ["resume_test"]
+
+
+def test_training_lowers_the_loss(course, small_model):
+    profile = load_profile("tiny")
+    recipe = LoraRecipe(r=8, alpha=16, dropout=0.0, targets=("q_proj", "k_proj", "v_proj", "o_proj"),
+                        learning_rate=1e-2, epochs=6, batch_size=8, grad_accum=1)
+    model = AutoModelForCausalLM.from_pretrained(small_model)
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    _, log = run_sft(model, tokenizer, conversations(48), profile, recipe,
+                     AdapterInfo("loss_test", "pocket", ("medqa",), "test", "sft"))
+    assert log["loss"][-1] < 0.7 * log["loss"][0]
+    assert log["tokens_per_second"][-1] > 0
