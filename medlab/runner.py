@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import papermill
 import psutil
+from jupyter_client.manager import KernelManager
 
 from medlab.runlog import project_root, runs_dir
 
@@ -26,6 +29,15 @@ from medlab.runlog import project_root, runs_dir
 def course_notebooks(folder: Path) -> list[Path]:
     """The numbered notebooks (`NN_name.ipynb`) in course order."""
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+class LocalKernelManager(KernelManager):
+    """Talks to the notebook's kernel over IPC sockets in the temp folder, not TCP ports: nothing
+    listens on the network, and the kernel has no "unencrypted TCP" warning to print."""
+
+    def __init__(self, **kwargs):
+        socket = Path(tempfile.gettempdir()) / f"medlab-kernel-{os.getpid()}"
+        super().__init__(transport="ipc", ip=str(socket), **kwargs)
 
 
 class PeakMemory:
@@ -65,6 +77,7 @@ def run_notebook(source: Path, profile: str, seed: int) -> dict:
         papermill.execute_notebook(
             str(source), str(output), parameters={"PROFILE": profile, "SEED": seed},
             cwd=str(source.parent), progress_bar=False, kernel_name="python3",
+            kernel_manager_class=LocalKernelManager,
         )
     return {"name": source.stem, "seconds": round(time.time() - started, 1),
             "peak_rss_mb": round(memory.peak_mb, 1), "executed": str(output),
