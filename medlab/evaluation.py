@@ -14,7 +14,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from medlab import metrics, parsers, prompts
@@ -41,16 +41,16 @@ class Task:
     reference: Callable | None = None  # item -> gold reasoning text, for reasoning metrics
 
 
+_MEDQA = Task("medqa", "mcq", prompts.mcq_messages, lambda i: i.answer,
+              lambda r, i: parsers.parse_mcq(r, i.options), 24, LETTERS)
+_IMAGING = Task("imaging", "imaging", prompts.imaging_messages, lambda i: i.appropriateness,
+                lambda r, i: parsers.parse_appropriateness(r), 160, CATEGORIES, lambda i: i.rationale)
 TASKS = {
-    "medqa": Task("medqa", "mcq", prompts.mcq_messages, lambda i: i.answer,
-                  lambda r, i: parsers.parse_mcq(r, i.options), 24, LETTERS),
-    "medmcqa": Task("medmcqa", "mcq", prompts.mcq_messages, lambda i: i.answer,
-                    lambda r, i: parsers.parse_mcq(r, i.options), 24, LETTERS),
-    "imaging": Task("imaging", "imaging", prompts.imaging_messages, lambda i: i.appropriateness,
-                    lambda r, i: parsers.parse_appropriateness(r), 160, CATEGORIES, lambda i: i.rationale),
-    "imaging_citations": Task("imaging_citations", "imaging",
-                              lambda i: prompts.imaging_messages(i, citations=True), lambda i: i.appropriateness,
-                              lambda r, i: parsers.parse_appropriateness(r), 160, CATEGORIES, lambda i: i.rationale),
+    "medqa": _MEDQA,
+    "medmcqa": replace(_MEDQA, name="medmcqa"),  # same schema after loading, same answer format
+    "imaging": _IMAGING,
+    "imaging_citations": replace(_IMAGING, name="imaging_citations",
+                                 messages=lambda i: prompts.imaging_messages(i, citations=True)),
     "triage": Task("triage", "triage", prompts.triage_messages, lambda r: r.level,
                    lambda r, i: parsers.parse_esi(r), 160, ESI_LEVELS, lambda r: "\n".join(r.trail)),
     "reasoning": Task("reasoning", "reasoning", prompts.reasoning_messages, lambda n: n.final_diagnosis,
@@ -112,6 +112,19 @@ def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, mo
     return EvalResult(model_name, task_name, replies, gold, pred, scores, extras)
 
 
+def thinking_modes(task_name: str) -> tuple[bool, ...]:
+    """Triage is evaluated with thinking on and off, as the ESI system was; the rest with it on."""
+    return (True, False) if task_name == "triage" else (True,)
+
+
+def evaluate_tasks(model, tokenizer, model_name: str, eval_sets: dict[str, list], tasks, profile: Profile,
+                   batch_size: int = 16, seed: int = 0) -> list[EvalResult]:
+    """`evaluate` on each of `tasks`, in every thinking mode the task is judged in."""
+    return [evaluate(model, tokenizer, task, eval_sets[task], profile, model_name, enable_thinking=thinking,
+                     batch_size=batch_size, seed=seed)
+            for task in tasks for thinking in thinking_modes(task)]
+
+
 def score(task: Task, items: list, replies: list[str], gold: list, pred: list, seed: int = 0) -> dict:
     """Every metric of the task's kind, each as [value, low, high]."""
     def ci(metric) -> list[float]:
@@ -135,7 +148,8 @@ def score(task: Task, items: list, replies: list[str], gold: list, pred: list, s
         result["evidence_coverage"] = list(metrics.mean_ci(coverage, seed=seed))
     if task.reference is not None:
         # Only where a gold reasoning exists: MIETIC-format files, for one, carry none.
-        pairs = [(task.reference(i), r) for i, r in zip(items, replies, strict=True) if task.reference(i)]
+        references = [task.reference(i) for i in items]
+        pairs = [(ref, r) for ref, r in zip(references, replies, strict=True) if ref]
         if pairs:
             written = [r if task.kind == "reasoning" else (parsers.reasoning_span(r) or r) for _, r in pairs]
             result.update(reasoning_scores([ref for ref, _ in pairs], written, seed))

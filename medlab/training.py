@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from medlab.adapters import AdapterInfo, save_adapter
 from medlab.env import choose_precision, gpu_capability
+from medlab.env import peak_memory_mb as env_peak_memory_mb
 from medlab.profiles import Profile
 from medlab.runlog import runs_dir
 
@@ -151,9 +151,8 @@ class TrainingMonitor(TrainerCallback):
 
 def peak_memory_mb() -> float:
     """Peak GPU memory allocated if on a GPU, else the process's peak resident memory."""
-    if torch.cuda.is_available():
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    peaks = env_peak_memory_mb()
+    return peaks.get("peak_gpu_mb", peaks["peak_rss_mb"])
 
 
 def train_resumable(trainer, checkpoints: Path):

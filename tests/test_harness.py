@@ -6,7 +6,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from medlab import prompts
 from medlab.data import sources
-from medlab.evaluation import TASKS, format_ok, score
+from medlab.evaluation import HEADLINE, TASKS, format_ok, score
 from medlab.generation import Sampling, generate, render_prompts
 from medlab.profiles import load_profile
 
@@ -31,8 +31,7 @@ def test_the_answer_format_the_course_teaches_scores_perfectly(task_name, eval_s
     replies = [GOLD_REPLY[task_name](i) for i in items]
     pred = [task.parse(r, i) for r, i in zip(replies, items, strict=True)]
     scores = score(task, items, replies, [task.gold(i) for i in items], pred)
-    headline = {"mcq": "accuracy", "imaging": "accuracy", "triage": "exact", "reasoning": "diagnosis_accuracy"}
-    assert scores[headline[task.kind]][0] == 1.0
+    assert scores[HEADLINE[task.kind]][0] == 1.0
     assert scores["format_rate"][0] == 1.0 and scores["no_parse"][0] == 0.0
     assert all(format_ok(task, r) for r in replies)
 
