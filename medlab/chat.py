@@ -31,3 +31,13 @@ CHAT_TEMPLATE = (
     "{%- endif %}"
     "{%- endif %}"
 )
+
+
+def render_chat(messages: list[dict]) -> str:
+    """`messages` as the template writes them, without the leading `<s>`: for text that is
+    tokenized as plain documents, like the pocket model's pretraining corpus.
+
+    >>> render_chat([{"role": "user", "content": "Hi"}])
+    '<|user|>\\nHi<|end|>\\n'
+    """
+    return "".join(f"<|{m['role']}|>\n{m['content']}{END_OF_TURN}\n" for m in messages)

@@ -137,8 +137,9 @@ def score(task: Task, items: list, replies: list[str], gold: list, pred: list, s
         result["accuracy"] = ci(metrics.accuracy)
         result["macro_f1"] = ci(lambda g, p: metrics.macro_prf(g, p, task.labels)["f1"])
     if task.kind == "triage":
+        triage = metrics.bootstrap_cis(metrics.triage_metrics, gold, pred, seed=seed)
         for key in ("exact", "adjacent", "under_triage", "critical_under_triage", "over_triage", "kappa"):
-            result[key] = ci(lambda g, p, key=key: metrics.triage_metrics(g, p)[key])
+            result[key] = list(triage[key])
     if task.kind == "reasoning":
         result["diagnosis_accuracy"] = ci(
             lambda g, p: sum(metrics.same_diagnosis(a, b) for a, b in zip(g, p, strict=True)) / len(g))
@@ -160,7 +161,7 @@ def reasoning_scores(references: list[str], written: list[str], seed: int = 0) -
     """ROUGE-L, BLEU and embedding cosine of written reasoning against the gold reasoning."""
     cosine = metrics.embedding_cosine(references, written)
     return {"rouge_l": list(metrics.mean_ci(metrics.rouge_l(references, written), seed=seed)),
-            "bleu": list(metrics.bootstrap_ci(metrics.bleu, references, written, n_resamples=200, seed=seed)),
+            "bleu": list(metrics.bleu_ci(references, written, seed=seed)),
             "embedding_cosine": list(metrics.mean_ci(cosine, seed=seed))}
 
 

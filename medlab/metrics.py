@@ -13,12 +13,8 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
 
 from medlab.data.splits import normalize
-
-NO_PARSE = "no parse"
-
 
 # ---- classification ---------------------------------------------------------------------------
 
@@ -36,10 +32,21 @@ def no_parse_rate(pred: Sequence) -> float:
 
 
 def macro_prf(gold: Sequence, pred: Sequence, labels: Sequence) -> dict[str, float]:
-    """Macro precision, recall and F1 over `labels`; a no-parse is a wrong answer for its class."""
-    filled = [NO_PARSE if p is None else str(p) for p in pred]  # str: labels may be ESI numbers
-    p, r, f, _ = precision_recall_fscore_support([str(g) for g in gold], filled, labels=[str(x) for x in labels],
-                                                 average="macro", zero_division=0)
+    """Macro precision, recall and F1 over `labels`; a no-parse is a wrong answer for its class.
+
+    A class never predicted has precision 0, one never present has recall 0 (scikit-learn's
+    `zero_division=0`). Written in numpy because the bootstrap calls it thousands of times.
+    """
+    gold, pred = np.asarray([str(g) for g in gold]), np.asarray([str(p) for p in pred])  # str: ESI numbers
+    scores = []
+    for label in (str(x) for x in labels):
+        hits = float(np.sum((gold == label) & (pred == label)))
+        predicted, present = float(np.sum(pred == label)), float(np.sum(gold == label))
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / present if present else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores.append((precision, recall, f1))
+    p, r, f = np.mean(scores, axis=0) if scores else (0.0, 0.0, 0.0)
     return {"precision": float(p), "recall": float(r), "f1": float(f)}
 
 
@@ -84,12 +91,21 @@ def triage_metrics(gold: Sequence[int], pred: Sequence[int | None]) -> dict[str,
     return result
 
 
-def quadratic_kappa(gold: Sequence[int], pred: Sequence[int]) -> float:
-    """Quadratic weighted kappa over ESI levels 1-5 (0 when undefined, e.g. one class only)."""
+def quadratic_kappa(gold: Sequence[int], pred: Sequence[int], levels: int = 5) -> float:
+    """Quadratic weighted kappa over ESI levels 1-5 (0 when undefined, e.g. one class only).
+
+    1 - (weighted observed disagreement) / (weighted disagreement expected by chance), with
+    weights (i - j)^2. Written in numpy because the bootstrap calls it thousands of times.
+    """
     if len(gold) < 2 or len(set(gold) | set(pred)) < 2:
         return 0.0
-    value = cohen_kappa_score(gold, pred, labels=[1, 2, 3, 4, 5], weights="quadratic")
-    return 0.0 if np.isnan(value) else float(value)
+    observed = np.zeros((levels, levels))
+    np.add.at(observed, (np.asarray(gold) - 1, np.asarray(pred) - 1), 1)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / observed.sum()
+    ranks = np.arange(levels)
+    weights = (ranks[:, None] - ranks[None, :]) ** 2
+    chance = float((weights * expected).sum())
+    return 0.0 if chance == 0 else 1.0 - float((weights * observed).sum()) / chance
 
 
 # ---- reasoning quality --------------------------------------------------------------------------
@@ -111,6 +127,31 @@ def bleu(references: Sequence[str], predictions: Sequence[str]) -> float:
     import sacrebleu
 
     return sacrebleu.corpus_bleu([p or "" for p in predictions], [list(references)]).score / 100
+
+
+def bleu_ci(references: Sequence[str], predictions: Sequence[str], n_resamples: int = 1000,
+            seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """`bootstrap_ci` of corpus BLEU, counting each sentence's n-grams once.
+
+    Corpus BLEU is a function of n-gram counts summed over sentences, so a resample only
+    needs to add up the counts of the sentences it drew, not re-tokenize them, which is what
+    makes a thousand resamples cheap. Uses sacrebleu's own statistics and scoring.
+    """
+    from sacrebleu.metrics import BLEU
+
+    scorer = BLEU()
+    stats = np.asarray(scorer._extract_corpus_statistics([p or "" for p in predictions], [list(references)]))
+
+    def score(rows: np.ndarray) -> float:
+        return scorer._compute_score_from_stats(rows.sum(axis=0).tolist()).score / 100
+
+    value = score(stats)
+    if not len(stats):
+        return value, value, value
+    draws = np.random.default_rng(seed).integers(0, len(stats), size=(n_resamples, len(stats)))
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile([score(stats[idx]) for idx in draws], [tail, 100 - tail])
+    return float(value), float(low), float(high)
 
 
 @lru_cache(maxsize=1)
@@ -174,16 +215,26 @@ def bootstrap_ci(metric: Callable[[list, list], float], gold: Sequence, pred: Se
     >>> value, low < value < high
     (0.75, True)
     """
+    return bootstrap_cis(lambda g, p: {"value": metric(g, p)}, gold, pred, n_resamples, seed, level)["value"]
+
+
+def bootstrap_cis(metrics: Callable[[list, list], dict[str, float]], gold: Sequence, pred: Sequence,
+                  n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, tuple[float, float, float]]:
+    """`bootstrap_ci` for a function returning several metrics at once (like `triage_metrics`):
+    each resample is scored once, and every metric gets its (value, low, high)."""
     gold, pred = list(gold), list(pred)
-    value = metric(gold, pred)
+    values = metrics(gold, pred)
     if not gold:
-        return value, value, value
+        return {key: (value, value, value) for key, value in values.items()}
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(gold), size=(n_resamples, len(gold)))
-    samples = [metric([gold[i] for i in idx], [pred[i] for i in idx]) for idx in draws]
+    samples = [metrics([gold[i] for i in idx], [pred[i] for i in idx]) for idx in draws]
     tail = (1 - level) / 2 * 100
-    low, high = np.percentile(samples, [tail, 100 - tail])
-    return float(value), float(low), float(high)
+    result = {}
+    for key, value in values.items():
+        low, high = np.percentile([sample[key] for sample in samples], [tail, 100 - tail])
+        result[key] = (float(value), float(low), float(high))
+    return result
 
 
 def mean_ci(values: Sequence[float], n_resamples: int = 1000, seed: int = 0) -> tuple[float, float, float]:

@@ -52,6 +52,7 @@ def test_no_held_out_case_pair_or_note_is_trained_on():
     assert not texts(imaging.train, lambda i: i.key) & texts(imaging.test + imaging.validation, lambda i: i.key)
     notes = sources.direct_splits()
     assert not {n.path for n in notes.train} & {n.path for n in notes.test + notes.validation}
+    assert not texts(notes.train, lambda n: n.text()) & texts(notes.test + notes.validation, lambda n: n.text())
     # every diagnosis is both taught and tested
     assert {n.final_diagnosis for n in notes.train} == {n.final_diagnosis for n in notes.test + notes.validation}
 
@@ -71,7 +72,9 @@ def test_each_dataset_has_a_card_with_counts_and_licence(task):
 def test_at_least_30_hand_written_notes_across_10_diagnoses():
     notes = sources.direct_splits()
     everything = notes.train + notes.validation + notes.test
-    assert len(everything) >= 30 and len({n.final_diagnosis for n in everything}) >= 10
+    hand_written = [n for n in everything if "/notes/" in n.path]
+    assert len(hand_written) >= 30 and len({n.final_diagnosis for n in hand_written}) >= 10
+    assert {n.final_diagnosis for n in notes.test if "/notes/" in n.path}, "hand-written notes are tested"
     for note in everything:  # observations are quoted from the section they cite
         for step in note.steps:
             for evidence, section in zip(step.evidence, step.sections, strict=True):

@@ -4,10 +4,16 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import cohen_kappa_score, precision_recall_fscore_support
 
 from medlab.metrics import (
     accuracy,
+    bleu,
+    bleu_ci,
     bootstrap_ci,
+    bootstrap_cis,
     confusion,
     embedding_cosine,
     evidence_coverage,
@@ -62,6 +68,46 @@ def test_quadratic_kappa_by_hand():
     expected = sum(weights(g, p) for g in gold for p in pred) / 9
     assert quadratic_kappa(gold, pred) == pytest.approx(1 - observed / expected)
     assert quadratic_kappa([3, 3], [3, 3]) == 0.0  # undefined with one class: reported as 0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 5), st.integers(1, 5)), min_size=2, max_size=40))
+def test_quadratic_kappa_agrees_with_scikit_learn(pairs):
+    gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+    expected = cohen_kappa_score(gold, pred, labels=[1, 2, 3, 4, 5], weights="quadratic")
+    if len(set(gold) | set(pred)) < 2 or np.isnan(expected):
+        expected = 0.0
+    assert quadratic_kappa(gold, pred) == pytest.approx(expected, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from("ABCD"), st.sampled_from(["A", "B", "C", "D", None])), min_size=1,
+                max_size=40))
+def test_macro_prf_agrees_with_scikit_learn(pairs):
+    gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+    filled = ["no parse" if p is None else p for p in pred]
+    expected = precision_recall_fscore_support(gold, filled, labels=list("ABCD"), average="macro", zero_division=0)
+    got = macro_prf(gold, pred, "ABCD")
+    assert [got["precision"], got["recall"], got["f1"]] == pytest.approx(list(expected[:3]), abs=1e-9)
+
+
+def test_bleu_interval_from_counted_ngrams_matches_rescoring_each_resample():
+    references = ["the troponin is raised", "chest x-ray shows consolidation", "no haemorrhage on CT",
+                  "the pulse is irregular", "spirometry shows obstruction"]
+    written = ["troponin is raised", "chest x-ray shows a consolidation", "a bleed on CT", "", "spirometry shows"]
+    fast = bleu_ci(references, written, n_resamples=100, seed=2)
+    slow = bootstrap_ci(bleu, references, written, n_resamples=100, seed=2)
+    assert fast == pytest.approx(slow)
+    assert fast[0] == pytest.approx(bleu(references, written)) and fast[1] < fast[0] < fast[2]
+
+
+def test_one_bootstrap_for_many_metrics_matches_one_at_a_time():
+    gold, pred = [1, 2, 2, 3, 4, 5, 1, 3, 2, 4], [1, 3, 2, 3, None, 4, 2, 3, 1, 4]
+    together = bootstrap_cis(triage_metrics, gold, pred, n_resamples=200, seed=5)
+    for key in ("exact", "under_triage", "kappa"):
+        alone = bootstrap_ci(lambda g, p, key=key: triage_metrics(g, p)[key], gold, pred, n_resamples=200, seed=5)
+        assert together[key] == pytest.approx(alone)
 
 
 def test_bootstrap_interval_contains_estimate_and_narrows_with_n():

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from medlab.chat import REASONING_TAGS, ROLE_TOKENS
+from medlab.chat import REASONING_TAGS, ROLE_TOKENS, render_chat
 from medlab.pocket import corpus, pocket_model_path
 from medlab.pocket.model import uniform_loss
 from tests.conftest import SMALL
@@ -95,5 +95,15 @@ def test_corpus_is_seeded_and_holds_no_answers():
     assert docs == corpus.documents(600, seed=3) != corpus.documents(600, seed=4)
     text = "\n".join(docs).lower()
     for answer_marker in ("<answer>", "<think>", "esi level", "esi 1", "usually appropriate",
-                          "may be appropriate", "answer:", "final diagnosis"):
+                          "may be appropriate", "answer:", "final diagnosis", "step 1", "supporting evidence"):
         assert answer_marker not in text
+
+
+def test_corpus_chat_chores_render_like_the_chat_template(small_model):
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    turns = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+             {"role": "assistant", "content": "a"}]
+    assert tokenizer.bos_token + render_chat(turns) == tokenizer.apply_chat_template(turns, tokenize=False)
+    chores = [d for d in corpus.documents(90, seed=1) if d.startswith("<|system|>")]
+    assert len(chores) == 90 * 3 // len(corpus.GENERATORS)  # three chore generators in the cycle
+    assert all(d.count("<|assistant|>") == 1 and d.endswith("<|end|>\n") for d in chores)

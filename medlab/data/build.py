@@ -3,26 +3,30 @@
     python -m medlab.data.build            # rewrite data/ (the files are committed)
 
 Every file is a pure function of the code and the seeds below, so a test rebuilds them into a
-temporary folder and checks they match the committed copies byte for byte. The DiReCT-schema
-notes are hand-written, not generated: only their split file is written here.
+temporary folder and checks they match the committed copies byte for byte. The hand-written
+DiReCT-schema notes in `data/direct/notes/` are the one input: only their split is written here.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
+import shutil
 from collections import Counter
 from pathlib import Path
 
 from medlab.data import appropriateness, mcq, triage
-from medlab.data.direct import read_note
-from medlab.data.splits import split_holdout
+from medlab.data.direct import compose_note, read_note
+from medlab.data.direct_table import DIAGNOSES
+from medlab.data.splits import normalize, split_holdout
 
 SEEDS = {"medqa_train": 11, "medqa_test": 12, "medmcqa_train": 21, "medmcqa_validation": 22,
          "medmcqa_test": 23, "triage_train": 31, "triage_validation": 32, "triage_test": 33,
-         "triage_probes": 34, "mietic_format": 35, "splits": 41}
+         "triage_probes": 34, "mietic_format": 35, "splits": 41, "direct_generated": 42}
 SIZES = {"medqa_train": 800, "medqa_test": 150, "medmcqa_train": 400, "medmcqa_validation": 100,
-         "medmcqa_test": 100, "triage_train": 800, "triage_validation": 100, "triage_test": 100}
+         "medmcqa_test": 100, "triage_train": 800, "triage_validation": 100, "triage_test": 100,
+         "direct_generated_per_diagnosis": 20}
 LICENCE = "Synthetic, written for this course; MIT, like the course's code."
 
 
@@ -107,30 +111,71 @@ same columns through `load_appropriateness_csv`.""", counts)
     return counts
 
 
+def generated_notes(per_diagnosis: int, seed: int) -> dict[str, dict]:
+    """`per_diagnosis` distinct notes per row of the table, as {relative path: note JSON}."""
+    rng = random.Random(seed)
+    notes: dict[str, dict] = {}
+    for row in DIAGNOSES:
+        texts: set[str] = set()
+        while len(texts) < per_diagnosis:
+            note = compose_note(rng, row)
+            text = json.dumps(note, sort_keys=True)
+            if text not in texts:
+                texts.add(text)
+                slug = normalize(row.name).replace(" ", "_")
+                notes[f"generated/{row.category}/{slug}_g{len(texts):02d}.json"] = note
+    return notes
+
+
 def build_direct(out: Path, notes_dir: Path) -> dict[str, int]:
-    """Split the hand-written notes by diagnosis: two of each diagnosis's notes to train."""
+    """Split the hand-written notes by diagnosis (two of each diagnosis's notes to train), write
+    the generated notes, and split those 80/10/10 within each diagnosis."""
     by_diagnosis: dict[str, list[str]] = {}
     for path in sorted(notes_dir.rglob("*.json")):
         by_diagnosis.setdefault(read_note(path).final_diagnosis, []).append(
-            path.relative_to(notes_dir).as_posix())
+            "notes/" + path.relative_to(notes_dir).as_posix())
     splits = {"train": [], "validation": [], "test": []}
     for index, (_, paths) in enumerate(sorted(by_diagnosis.items())):
         train, held = split_holdout(paths, 1 / 3, SEEDS["splits"] + index)
         splits["train"] += train
         splits["validation" if index % 3 == 0 else "test"] += held
+    hand_written = {split: len(paths) for split, paths in splits.items()}
+
+    generated = generated_notes(SIZES["direct_generated_per_diagnosis"], SEEDS["direct_generated"])
+    shutil.rmtree(out / "generated", ignore_errors=True)
+    for relative, note in generated.items():
+        path = out / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    per_diagnosis = SIZES["direct_generated_per_diagnosis"]
+    for start in range(0, len(generated), per_diagnosis):
+        paths = list(generated)[start:start + per_diagnosis]
+        splits["train"] += paths[: per_diagnosis * 8 // 10]
+        splits["validation"] += paths[per_diagnosis * 8 // 10: per_diagnosis * 9 // 10]
+        splits["test"] += paths[per_diagnosis * 9 // 10:]
+
     out.mkdir(parents=True, exist_ok=True)
     (out / "splits.json").write_text(json.dumps(splits, indent=2) + "\n")
     counts = {split: len(paths) for split, paths in splits.items()}
     write_card(out, "Diagnostic reasoning notes (DiReCT schema)", f"""
-{sum(counts.values())} clinical notes hand-written for this course across {len(by_diagnosis)}
-diagnoses ({", ".join(sorted(by_diagnosis))}), one JSON file per note in `notes/<category>/`,
-in the DiReCT schema: `input1`..`input6` (chief complaint, history of present illness, past
-history, family history, examination, results) and a `"<diagnosis>$Intermedia_<n>"` reasoning
-tree whose `$Cause` rationales point at `$Input<k>` observations quoted word for word from
-section k, with a "Suspected ..." step before the final diagnosis. The patients are invented.
-`splits.json` puts two notes of each diagnosis in train and holds the third out (validation
-or test). Real DiReCT notes (PhysioNet, credentialed) load from your own copy with the same
-reader.""", counts)
+Clinical notes in the DiReCT schema across {len(by_diagnosis)} diagnoses
+({", ".join(sorted(by_diagnosis))}), one JSON file per note: `input1`..`input6` (chief
+complaint, history of present illness, past history, family history, examination, results) and
+a `"<diagnosis>$Intermedia_<n>"` reasoning tree whose `$Cause` rationales point at `$Input<k>`
+observations quoted word for word from section k, with a "Suspected ..." step before the final
+diagnosis. The patients are invented. Two kinds:
+
+- `notes/<category>/`: {sum(hand_written.values())} notes written by hand, varied in length and
+  style. Two of each diagnosis's three notes are in train; the third is held out (validation or
+  test): {hand_written}.
+- `generated/<category>/`: {len(generated)} shorter notes composed from the table in
+  `medlab/data/direct_table.py` (a story, one or two examination findings and one or two results
+  per note, each with its rationale), {per_diagnosis} per diagnosis, split 80/10/10 within each
+  diagnosis. They give the small course model enough examples to learn from; being written from
+  one table, they are easier than the hand-written notes, so notebooks report the two apart.
+
+`splits.json` lists the paths of each split. Real DiReCT notes (PhysioNet, credentialed) load
+from your own copy with the same reader.""", counts)
     return counts
 
 

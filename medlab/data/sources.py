@@ -84,7 +84,7 @@ def direct_splits(notes_dir: str | Path | None = None, seed: int = 0) -> Splits:
     """The course's DiReCT-schema notes with their fixed splits, or your own DiReCT folder
     split 80/10/10 by seed."""
     if notes_dir is None:
-        folder = data_dir() / "direct/notes"
+        folder = data_dir() / "direct"
         fixed = json.loads((data_dir() / "direct/splits.json").read_text())
         parts = {split: [direct.read_note(folder / p) for p in paths] for split, paths in fixed.items()}
         return Splits("course notes data/direct (DiReCT schema)", parts["train"], parts["validation"],

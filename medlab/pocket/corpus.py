@@ -1,9 +1,16 @@
 """Plain clinical text for pretraining the pocket model.
 
 The pocket model should know the words of the course's four tasks before any fine-tuning:
-triage narratives, case histories, imaging scenarios, evidence snippets and question stems.
+triage narratives, case histories and notes, imaging scenarios, evidence snippets, question
+stems, and textbook sentences on what findings mean.
 It must not see answers: no ESI levels, no appropriateness categories, no answer letters and no
-think/answer tags, so that what SFT and RL teach later is visibly learned there.
+diagnoses reached from a case, so that what SFT and RL teach later is visibly learned there.
+
+Like the instruct models the course fine-tunes on a GPU, it also knows how to hold a
+conversation: a share of the documents are chat turns doing chores unrelated to the four tasks
+(reading a vital sign off a note, listing the vitals, naming the requested procedure). Without
+them the turn markers would be tokens the model has never read, and a minute of SFT would go on
+learning where a reply starts and stops. Answer tags stay out: they are what SFT teaches.
 
 Every document comes from a seeded generator, so the corpus (and the cache key derived from
 it) is the same on every machine.
@@ -14,6 +21,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
+from medlab.chat import render_chat
+from medlab.data.direct import Note, compose_note
+from medlab.data.direct_table import DIAGNOSES
 from medlab.data.imaging_table import CONDITIONS
 from medlab.data.mcq import write_question
 from medlab.data.mcq_facts import FACTS
@@ -103,13 +113,68 @@ def imaging_scenario(rng: random.Random) -> str:
             f"Procedure: {rng.choice(list(procedures))}.")
 
 
+def clinical_note(rng: random.Random) -> str:
+    """A note in the DiReCT schema's six sections, without its diagnosis or reasoning."""
+    note = compose_note(rng, rng.choice(DIAGNOSES))
+    sections = {key: value for key, value in note.items() if key.startswith("input")}
+    return Note(path="", sections=sections, final_diagnosis="", steps=()).text()
+
+
+def teaching_point(rng: random.Random) -> str:
+    """Textbook sentences about one diagnosis: what its findings mean, and which findings
+    together point to it. General knowledge, as a hub model has read; no case is labelled."""
+    row = rng.choice(DIAGNOSES)
+    pairs = rng.sample([*row.stories, *row.findings, *row.results], 3)
+    explained = " ".join(f"{why} ({finding})." for finding, why in pairs)
+    together = ", ".join(finding for finding, _ in pairs[:2])
+    return f"{explained} Findings such as {together} point to {row.name}."
+
+
 def evidence_snippet(rng: random.Random) -> str:
     return rng.choice(rng.choice(CONDITIONS)[3])
 
 
+# ---- chat chores: the conversation format, on tasks the course never grades ----------------------
+
+CHORE_SYSTEM = "You are a clinical assistant. Reply briefly."
+
+
+def chore(user: str, reply: str) -> str:
+    return render_chat([{"role": "system", "content": CHORE_SYSTEM}, {"role": "user", "content": user},
+                        {"role": "assistant", "content": reply}])
+
+
+def vital_sign_chore(rng: random.Random) -> str:
+    """Read one vital sign off a triage note."""
+    case = sample_case(rng, target=rng.randint(1, 5))
+    name, value = rng.choice([("heart rate", str(case.heart_rate)), ("respiratory rate", str(case.resp_rate)),
+                              ("oxygen saturation", f"{case.spo2}%"), ("temperature", f"{case.temp_c} C")])
+    return chore(f"What is the patient's {name}?\n\n{render_narrative(case, rng)}",
+                 f"The {name} is {value}.")
+
+
+def vitals_list_chore(rng: random.Random) -> str:
+    """List a triage note's vital signs, one `Name: value` line each."""
+    case = sample_case(rng, target=rng.randint(1, 5))
+    lines = [f"Heart rate: {case.heart_rate}", f"Respiratory rate: {case.resp_rate}",
+             f"Oxygen saturation: {case.spo2}%", f"Blood pressure: {case.sbp}/{case.dbp}",
+             f"Temperature: {case.temp_c} C"]
+    return chore(f"List the vital signs, one per line.\n\n{render_narrative(case, rng)}", "\n".join(lines))
+
+
+def request_chore(rng: random.Random) -> str:
+    """Name the condition or the procedure of an imaging request."""
+    condition, variants, procedures, _ = rng.choice(CONDITIONS)
+    procedure = rng.choice(list(procedures))
+    request = f"Condition: {condition}\nScenario: {rng.choice(variants)[0]}\nProcedure: {procedure}"
+    if rng.random() < 0.5:
+        return chore(f"Which procedure is requested?\n\n{request}", procedure)
+    return chore(f"Which condition is this request about?\n\n{request}", condition)
+
+
 GENERATORS: tuple[Callable[[random.Random], str], ...] = (
     triage_narrative, case_history, imaging_scenario, evidence_snippet, question_stem,
-    reasoning_note,
+    reasoning_note, clinical_note, teaching_point, vital_sign_chore, vitals_list_chore, request_chore,
 )
 
 
