@@ -140,18 +140,12 @@ def bleu_ci(references: Sequence[str], predictions: Sequence[str], n_resamples: 
     from sacrebleu.metrics import BLEU
 
     scorer = BLEU()
-    stats = np.asarray(scorer._extract_corpus_statistics([p or "" for p in predictions], [list(references)]))
+    stats = scorer._extract_corpus_statistics([p or "" for p in predictions], [list(references)])
 
-    def score(rows: np.ndarray) -> float:
-        return scorer._compute_score_from_stats(rows.sum(axis=0).tolist()).score / 100
+    def score(rows: list, _) -> float:
+        return scorer._compute_score_from_stats(np.sum(rows, axis=0).tolist()).score / 100
 
-    value = score(stats)
-    if not len(stats):
-        return value, value, value
-    draws = np.random.default_rng(seed).integers(0, len(stats), size=(n_resamples, len(stats)))
-    tail = (1 - level) / 2 * 100
-    low, high = np.percentile([score(stats[idx]) for idx in draws], [tail, 100 - tail])
-    return float(value), float(low), float(high)
+    return bootstrap_ci(score, stats, stats, n_resamples, seed, level)
 
 
 @lru_cache(maxsize=1)

@@ -186,15 +186,3 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     save_adapter(trainer.model, profile, info)
     return trainer.model, monitor.log
 
-
-def plot_training(log: dict, title: str = ""):
-    """Loss, learning rate and grad norm against the optimiser step."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3))
-    for ax, key in zip(axes, ("loss", "learning_rate", "grad_norm"), strict=True):
-        ax.plot(log["step"], log[key])
-        ax.set(xlabel="optimiser step", title=key.replace("_", " "))
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig

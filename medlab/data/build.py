@@ -148,11 +148,13 @@ def build_direct(out: Path, notes_dir: Path) -> dict[str, int]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(note, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     per_diagnosis = SIZES["direct_generated_per_diagnosis"]
-    for start in range(0, len(generated), per_diagnosis):
-        paths = list(generated)[start:start + per_diagnosis]
-        splits["train"] += paths[: per_diagnosis * 8 // 10]
-        splits["validation"] += paths[per_diagnosis * 8 // 10: per_diagnosis * 9 // 10]
-        splits["test"] += paths[per_diagnosis * 9 // 10:]
+    paths = list(generated)  # grouped by diagnosis, per_diagnosis at a time
+    train_end, validation_end = per_diagnosis * 8 // 10, per_diagnosis * 9 // 10
+    for start in range(0, len(paths), per_diagnosis):
+        group = paths[start:start + per_diagnosis]
+        splits["train"] += group[:train_end]
+        splits["validation"] += group[train_end:validation_end]
+        splits["test"] += group[validation_end:]
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "splits.json").write_text(json.dumps(splits, indent=2) + "\n")
