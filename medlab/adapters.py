@@ -19,6 +19,14 @@ from medlab.runlog import runs_dir
 
 META = "medlab_adapter.json"
 
+COURSE_ADAPTERS = {
+    "sft_mcq": "03_sft_mcq",
+    "sft_reasoning": "04_sft_reasoning",
+    "sft_triage": "04_sft_reasoning",
+    "sft_imaging": "04_sft_reasoning",
+}
+"""Every adapter the course's training notebooks save, and the notebook that trains it."""
+
 
 @dataclass(frozen=True)
 class AdapterInfo:
@@ -53,8 +61,39 @@ def find_adapters(profile: Profile) -> list[AdapterInfo]:
     return found
 
 
+def require_adapters(profile: Profile, expected=None) -> None:
+    """Fail, naming the notebook to run, when an expected adapter (by default every adapter of
+    `COURSE_ADAPTERS`) is not in the run folder.
+
+    Without this, notebook 08 on a fresh Colab machine would find no adapters, evaluate the
+    base model alone, and pass.
+    """
+    expected = COURSE_ADAPTERS if expected is None else expected
+    present = {info.name for info in find_adapters(profile)}
+    missing = [name for name in expected if name not in present]
+    if missing:
+        notebooks = sorted({COURSE_ADAPTERS.get(name, "its training notebook") for name in missing})
+        raise FileNotFoundError(
+            f"no adapter {', '.join(missing)} in {adapters_dir(profile)}: run {', '.join(notebooks)} first "
+            "(on Colab the setup cell keeps runs on Google Drive, so use the same Drive), or set "
+            "EXPECTED_ADAPTERS = [] to evaluate only the adapters that are there")
+
+
+def saved_adapter(profile: Profile, name: str) -> AdapterInfo:
+    """The adapter saved under `name`, with its folder."""
+    for info in find_adapters(profile):
+        if info.name == name:
+            return info
+    raise FileNotFoundError(f"no adapter {name!r} in {adapters_dir(profile)}")
+
+
 def load_with_adapter(info: AdapterInfo, profile: Profile):
-    """The base model with the adapter applied (not merged), and its tokenizer."""
+    """The base model with the adapter applied (not merged), and its tokenizer.
+
+    Training notebooks evaluate "after" through this too, not on the model in memory:
+    `prepare_model_for_kbit_training` leaves norms, embeddings and lm_head in float32, a
+    numeric path that no later user of the adapter takes.
+    """
     from peft import PeftModel
 
     from medlab.models import load_model_and_tokenizer

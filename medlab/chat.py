@@ -14,6 +14,9 @@ REASONING_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 END_OF_TURN = "<|end|>"
 
+EMPTY_THINK_BLOCK = "<think>\n\n</think>\n"
+"""What "thinking off" pre-fills after the generation prompt: the reply starts past its reasoning."""
+
 # `enable_thinking=False` pre-fills an empty think block, as Qwen3-style templates do, so the
 # evaluation harness can compare thinking on and off with one switch.
 CHAT_TEMPLATE = (
@@ -27,7 +30,7 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt %}"
     "{{ '<|assistant|>\n' }}"
     "{%- if enable_thinking is defined and enable_thinking is false %}"
-    "{{ '<think>\n\n</think>\n' }}"
+    "{{ '" + EMPTY_THINK_BLOCK + "' }}"
     "{%- endif %}"
     "{%- endif %}"
 )

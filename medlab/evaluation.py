@@ -36,15 +36,14 @@ class Task:
     messages: Callable  # item -> chat messages without the answer
     gold: Callable  # item -> the right label
     parse: Callable  # (reply, item) -> label or None
-    max_new_tokens: int  # enough for the course's answer format in pocket-model tokens
     labels: tuple = ()
     reference: Callable | None = None  # item -> gold reasoning text, for reasoning metrics
 
 
 _MEDQA = Task("medqa", "mcq", prompts.mcq_messages, lambda i: i.answer,
-              lambda r, i: parsers.parse_mcq(r, i.options), 24, LETTERS)
+              lambda r, i: parsers.parse_mcq(r, i.options), LETTERS)
 _IMAGING = Task("imaging", "imaging", prompts.imaging_messages, lambda i: i.appropriateness,
-                lambda r, i: parsers.parse_appropriateness(r), 160, CATEGORIES, lambda i: i.rationale)
+                lambda r, i: parsers.parse_appropriateness(r), CATEGORIES, lambda i: i.rationale)
 TASKS = {
     "medqa": _MEDQA,
     "medmcqa": replace(_MEDQA, name="medmcqa"),  # same schema after loading, same answer format
@@ -52,10 +51,31 @@ TASKS = {
     "imaging_citations": replace(_IMAGING, name="imaging_citations",
                                  messages=lambda i: prompts.imaging_messages(i, citations=True)),
     "triage": Task("triage", "triage", prompts.triage_messages, lambda r: r.level,
-                   lambda r, i: parsers.parse_esi(r), 160, ESI_LEVELS, lambda r: "\n".join(r.trail)),
+                   lambda r, i: parsers.parse_esi(r), ESI_LEVELS, lambda r: "\n".join(r.trail)),
     "reasoning": Task("reasoning", "reasoning", prompts.reasoning_messages, lambda n: n.final_diagnosis,
-                      lambda r, i: parsers.parse_diagnosis(r), 320, (), to_target_text),
+                      lambda r, i: parsers.parse_diagnosis(r), (), to_target_text),
 }
+
+
+# Reply budgets in new tokens, per profile and task kind. The pocket model writes the course's
+# terse formats in its own 2,048-piece vocabulary; Llama reasons at length before it answers,
+# and a reply cut off before its answer counts as a no-parse, which would inflate the baseline's
+# errors. 1024 is the ESI system's budget, chosen so replies were not clipped.
+TOKEN_BUDGETS = {
+    "tiny": {"mcq": 24, "imaging": 160, "triage": 160, "reasoning": 320},
+    "t4": {"mcq": 512, "imaging": 768, "triage": 1024, "reasoning": 1024},
+    "full": {"mcq": 1024, "imaging": 1024, "triage": 1024, "reasoning": 1024},
+}
+
+
+def token_budget(task: Task, profile: Profile) -> int:
+    """New tokens a reply to `task` may take under `profile`, never above its `max_new_tokens`.
+
+    >>> from medlab.profiles import load_profile
+    >>> token_budget(TASKS["triage"], load_profile("tiny")), token_budget(TASKS["triage"], load_profile("t4"))
+    (160, 1024)
+    """
+    return min(TOKEN_BUDGETS[profile.name][task.kind], profile.max_new_tokens)
 
 
 def format_ok(task: Task, reply: str) -> bool:
@@ -95,8 +115,7 @@ def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, mo
              enable_thinking: bool = True, batch_size: int = 16, seed: int = 0) -> EvalResult:
     """Generate, parse and score `items` on one task; greedy decoding, so results are repeatable."""
     task = TASKS[task_name]
-    sampling = Sampling(max_new_tokens=min(task.max_new_tokens, profile.max_new_tokens),
-                        enable_thinking=enable_thinking)
+    sampling = Sampling(max_new_tokens=token_budget(task, profile), enable_thinking=enable_thinking)
     started = time.time()
     replies = generate(model, tokenizer, [task.messages(i) for i in items], sampling, batch_size,
                        desc=f"{model_name}: {task_name}")

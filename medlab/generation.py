@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm.auto import tqdm
 
+from medlab.chat import EMPTY_THINK_BLOCK
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -24,7 +26,7 @@ class Sampling:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
-    enable_thinking: bool = True  # False pre-fills an empty <think> block where the template supports it
+    enable_thinking: bool = True  # False starts the reply after an empty <think> block (see render_prompts)
 
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
@@ -34,9 +36,23 @@ class Sampling:
 
 
 def render_prompts(tokenizer, conversations: list[list[dict]], enable_thinking: bool = True) -> list[str]:
-    """Each conversation as the text the model continues (generation prompt added)."""
-    return [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
-                                          enable_thinking=enable_thinking) for c in conversations]
+    """Each conversation as the text the model continues (generation prompt added).
+
+    Thinking off means the reply starts after an empty think block. Templates with a thinking
+    switch (Qwen3's, the pocket model's) write that block themselves; Llama 3's template
+    silently ignores `enable_thinking`, so there the block is appended here. Without it the
+    "no think" evaluation would repeat the thinking one under another name.
+    """
+    prompts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True,
+                                             enable_thinking=enable_thinking) for c in conversations]
+    if enable_thinking or has_thinking_switch(tokenizer):
+        return prompts
+    return [p + EMPTY_THINK_BLOCK for p in prompts]
+
+
+def has_thinking_switch(tokenizer) -> bool:
+    """Does the tokenizer's chat template read `enable_thinking`?"""
+    return "enable_thinking" in str(tokenizer.chat_template or "")
 
 
 def generate(model, tokenizer, conversations: list[list[dict]], sampling: Sampling = Sampling(),
@@ -57,7 +73,8 @@ def generate(model, tokenizer, conversations: list[list[dict]], sampling: Sampli
     progress = tqdm(total=len(prompts), desc=desc, mininterval=2)
     while active and spent < sampling.max_new_tokens:
         length = min(budget, sampling.max_new_tokens - spent)
-        finished = run_round(model, tokenizer, tokens, replies, active, length, sampling, batch_size, stops)
+        finished, batch_size = run_round(model, tokenizer, tokens, replies, active, length, sampling, batch_size,
+                                         stops)
         progress.update(len(finished))
         active = [i for i in active if i not in finished]
         spent, budget = spent + length, budget * 2
@@ -66,8 +83,13 @@ def generate(model, tokenizer, conversations: list[list[dict]], sampling: Sampli
     return [tokenizer.decode(r, skip_special_tokens=True) for r in replies]
 
 
-def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch_size, stops) -> set[int]:
-    """Extend every active row by up to `length` tokens; returns the rows that ended."""
+def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch_size, stops) -> tuple[set[int], int]:
+    """Extend every active row by up to `length` tokens.
+
+    Returns the rows that ended, and the batch size that fitted: a batch that runs out of GPU
+    memory is halved and retried, and later rounds start from the smaller size instead of
+    running out of memory again.
+    """
     finished: set[int] = set()
     # Longest first, so each batch holds rows of similar length and pads little.
     order = sorted(active, key=lambda i: len(tokens[i]) + len(replies[i]), reverse=True)
@@ -80,7 +102,11 @@ def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
-            batch_size = max(1, batch_size // 2)  # adapt to the GPU's memory and retry
+            new_rows = None
+        if new_rows is None:
+            # Outside the `except` block: while it runs, the exception's traceback still holds the
+            # failed batch's tensors, and emptying the cache there frees nothing.
+            batch_size = max(1, batch_size // 2)
             torch.cuda.empty_cache()
             continue
         for i, row in zip(chunk, new_rows, strict=True):
@@ -89,7 +115,7 @@ def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch
             if cut is not None:
                 finished.add(i)
         start += len(chunk)
-    return finished
+    return finished, batch_size
 
 
 @torch.inference_mode()

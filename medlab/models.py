@@ -8,6 +8,8 @@ Introduced in notebooks/00_setup.ipynb.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -15,10 +17,46 @@ from medlab.env import choose_precision, gpu_capability, torch_dtype
 from medlab.pocket import pocket_model_path
 from medlab.profiles import POCKET, Profile
 
+GATED_ORGS = ("meta-llama/",)
+"""Hub organisations whose models need an accepted licence and a login to download."""
+
 
 def resolve_model(model_id: str) -> str:
-    """A hub id unchanged, or the pocket model's folder (built on first use) for `POCKET`."""
-    return str(pocket_model_path()) if model_id == POCKET else model_id
+    """A hub id unchanged, or the pocket model's folder (built on first use) for `POCKET`.
+
+    A gated hub id without a login fails here, in one line that says what to do, instead of
+    in a long `GatedRepoError` traceback from the download.
+    """
+    if model_id == POCKET:
+        return str(pocket_model_path())
+    from huggingface_hub import get_token
+
+    problem = login_problem(model_id, get_token())
+    if problem:
+        raise PermissionError(problem)
+    return model_id
+
+
+def login_problem(model_id: str, token: str | None) -> str | None:
+    """What to do before `model_id` can be downloaded, or None when nothing stands in the way.
+
+    >>> login_problem("Qwen/Qwen2.5-1.5B-Instruct", None) is None
+    True
+    >>> login_problem("meta-llama/Llama-3.2-3B-Instruct", None).split(":")[0]
+    'meta-llama/Llama-3.2-3B-Instruct is gated'
+    """
+    if token or not model_id.startswith(GATED_ORGS) or Path(model_id).is_dir() or _in_local_cache(model_id):
+        return None
+    return (f"{model_id} is gated: accept its licence at https://huggingface.co/{model_id}, then log in "
+            "with `hf auth login` in a terminal (on Colab: a secret named HF_TOKEN, or "
+            "`from huggingface_hub import notebook_login; notebook_login()`)")
+
+
+def _in_local_cache(model_id: str) -> bool:
+    """Downloaded before (by a logged-in user, or copied in): no login needed to load it."""
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(model_id, "config.json"), str)
 
 
 def load_tokenizer(model_id: str, padding_side: str = "left"):

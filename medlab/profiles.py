@@ -41,7 +41,7 @@ class Profile:
     gradient_checkpointing: bool  # trades ~30% speed for activations that fit in 15 GB
     optim: str  # paged 8-bit AdamW keeps optimizer state out of the T4's memory peak
     max_seq_len: int  # longest training example in tokens; longer ones are truncated
-    max_new_tokens: int  # generation budget for evaluation and RL rollouts
+    max_new_tokens: int  # ceiling on any reply; each task's budget is in evaluation.TOKEN_BUDGETS
     max_train_examples: int  # cap on training rows per notebook; 0 means all
     max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
     offline: bool  # never contact the hub (HF_HUB_OFFLINE=1): tiny runs with no network
@@ -49,6 +49,26 @@ class Profile:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def cap_train(self, items) -> list:
+        """`items` cut to `max_train_examples` (all of them where that is 0)."""
+        return capped(items, self.max_train_examples)
+
+    def cap_eval(self, items) -> list:
+        """`items` cut to `max_eval_examples` (all of them where that is 0)."""
+        return capped(items, self.max_eval_examples)
+
+
+def capped(items, limit: int) -> list:
+    """The first `limit` items; a limit of 0 means no cap. Every cap in the course goes through
+    here, because `items[:0]` is an empty list, not "all".
+
+    >>> capped([1, 2, 3], 2), capped([1, 2, 3], 0)
+    ([1, 2], [1, 2, 3])
+    """
+    if limit < 0:
+        raise ProfileError(f"a cap of {limit} examples: write a positive number, or 0 for all")
+    return list(items[:limit] if limit else items)
 
 
 PROFILES: dict[str, Profile] = {
@@ -82,7 +102,7 @@ PROFILES: dict[str, Profile] = {
         gradient_checkpointing=True,
         optim="paged_adamw_8bit",
         max_seq_len=1024,
-        max_new_tokens=512,  # rollouts are generation-bound on a T4: keep them short
+        max_new_tokens=1024,  # Llama's thinking replies to triage and notes run long
         max_train_examples=2000,
         max_eval_examples=200,
         offline=False,

@@ -19,14 +19,24 @@ from medlab.env import check_device, peak_memory_mb, seed_everything
 from medlab.profiles import Profile, load_profile
 
 
-def project_root() -> Path:
-    """The course checkout: `MEDLAB_HOME`, else the folder holding this package's notebooks."""
-    if os.environ.get("MEDLAB_HOME"):
-        return Path(os.environ["MEDLAB_HOME"]).resolve()
+def course_root() -> Path:
+    """The course checkout, which holds `notebooks/` and `data/`."""
     package_parent = Path(__file__).resolve().parent.parent
     if (package_parent / "notebooks").is_dir():
         return package_parent
     return Path.cwd()
+
+
+def project_root() -> Path:
+    """Where runs and figures are kept: `MEDLAB_HOME` if set, else the course checkout.
+
+    On Colab, `medlab.colab.setup_colab` points `MEDLAB_HOME` at Google Drive: each notebook
+    there runs on a fresh machine, and only Drive keeps 03's adapter for 08, or a checkpoint
+    through a disconnect.
+    """
+    if os.environ.get("MEDLAB_HOME"):
+        return Path(os.environ["MEDLAB_HOME"]).resolve()
+    return course_root()
 
 
 def runs_dir(profile_name: str) -> Path:
@@ -84,6 +94,7 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overri
     hanging on a machine with no network.
     """
     config = load_profile(profile, **overrides)
+    check_online(config)
     check_device(config)
     if config.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
@@ -92,6 +103,21 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overri
     run = NotebookRun(notebook=notebook, profile=config, seed=seed)
     run.metrics_path.unlink(missing_ok=True)  # a re-run starts clean: no stale numbers
     return run
+
+
+def check_online(profile: Profile) -> None:
+    """Fail, saying what to do, when an online profile starts in a kernel a tiny run left offline.
+
+    The hub libraries read `HF_HUB_OFFLINE` once, when first imported, so clearing it later
+    changes nothing: only a fresh kernel can download again.
+    """
+    if profile.offline or os.environ.get("HF_HUB_OFFLINE", "").lower() not in ("1", "true", "yes", "on"):
+        return
+    raise RuntimeError(
+        f"profile {profile.name!r} downloads from the hub, but HF_HUB_OFFLINE is set in this kernel "
+        "(a tiny run sets it): restart the kernel (Kernel > Restart) and run the notebook again; "
+        "outside a notebook, unset HF_HUB_OFFLINE"
+    )
 
 
 def _write_json(path: Path, data: dict) -> None:

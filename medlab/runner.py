@@ -23,7 +23,7 @@ import papermill
 import psutil
 from jupyter_client.manager import KernelManager
 
-from medlab.runlog import project_root, runs_dir
+from medlab.runlog import course_root, runs_dir
 
 
 def course_notebooks(folder: Path) -> list[Path]:
@@ -111,7 +111,7 @@ def source_cell_number(executed: Path, cell_index: int) -> int:
 
 def run_course(profile: str, seed: int, only: list[str] | None = None, folder: Path | None = None) -> int:
     """Run the course's notebooks (or those in `folder`) in order; 0 on success, 1 on a failure."""
-    notebooks = course_notebooks(folder or project_root() / "notebooks")
+    notebooks = course_notebooks(folder or course_root() / "notebooks")
     if only:
         notebooks = [nb for nb in notebooks if nb.stem in only or nb.stem[:2] in only]
         if not notebooks:

@@ -1,9 +1,10 @@
 """LoRA supervised fine-tuning: recipes, precision, a training monitor, resumable runs.
 
-`run_sft` is the whole loop a notebook needs: wrap the model in LoRA, build TRL's
-`SFTTrainer` for prompt/completion conversations (so the loss falls on the answer only),
-resume from the last checkpoint if an earlier run was interrupted, log through
-`TrainingMonitor`, and save the adapter where notebooks/08_evaluation.ipynb finds it.
+notebooks/03_sft_mcq.ipynb builds the LoRA model, TRL's `SFTConfig` and `SFTTrainer` in its
+own cells and attaches what is here: `TrainingMonitor` (a JSON log that survives a crash),
+`Float32Adapter` (the adapter stays float32 under fp16), `run_settings` (seeds, checkpoints,
+logging) and `resume_point` (carry on after a dead kernel). `run_sft` is the same loop in one
+call, for notebooks whose lesson is elsewhere.
 
 Introduced in notebooks/03_sft_mcq.ipynb.
 """
@@ -42,6 +43,7 @@ class LoraRecipe:
     grad_accum: int = 8
     scheduler: str = "cosine"
     warmup_ratio: float = 0.03
+    max_steps: int = 0  # optimiser steps at most (0: the epochs decide); caps a run to fit a session
 
     def lora_config(self):
         from peft import LoraConfig
@@ -80,7 +82,8 @@ def upcast_trainable(model) -> int:
     On a 4-bit base, PEFT creates LoRA weights in the compute dtype. Under fp16 mixed precision
     the gradient scaler then refuses bf16 gradients (`_amp_foreach_non_finite_check_and_unscale_cuda`
     is not implemented for BFloat16) and fp16 master weights lose small updates. The adapter is a
-    few MB, so float32 costs nothing that matters.
+    few MB, so float32 costs nothing that matters. See `Float32Adapter` for why this must run
+    again once a TRL trainer is built.
     """
     cast = 0
     for param in model.parameters():
@@ -90,7 +93,36 @@ def upcast_trainable(model) -> int:
     return cast
 
 
+class Float32Adapter(TrainerCallback):
+    """Casts the trainable weights back to float32 once the trainer is built.
+
+    TRL 1.16's `SFTTrainer` and `GRPOTrainer` cast every trainable weight of a quantized model
+    to bf16 inside `__init__` (the QLoRA paper's advice), undoing `add_lora`'s float32. With
+    fp16 on a T4 the first optimiser step would then fail in the gradient scaler.
+    `on_init_end` runs at the very end of the trainer's construction, after that cast.
+    """
+
+    def on_init_end(self, args, state, control, model=None, **kwargs):
+        upcast_trainable(model)
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        upcast_trainable(model)  # a no-op unless something cast the adapter since
+
+
 # ---- the trainer -------------------------------------------------------------------------------
+
+def run_settings(profile: Profile, output_dir: Path, seed: int, report_to: str = "none",
+                 save_steps: int = 25) -> dict:
+    """The trainer-config fields that are the course's plumbing, not the recipe: seeds, the CPU
+    switch, checkpoints often enough to survive a crash, a log line every step.
+
+    They fit `SFTConfig` and `GRPOConfig` alike: `SFTConfig(**run_settings(...), learning_rate=...)`.
+    """
+    return dict(output_dir=str(output_dir), seed=seed, data_seed=seed, use_cpu=profile.device == "cpu",
+                logging_steps=1, save_strategy="steps", save_steps=save_steps, save_total_limit=2,
+                report_to=report_to, include_num_input_tokens_seen=True, dataloader_num_workers=0,
+                disable_tqdm=False)
+
 
 def sft_config(profile: Profile, recipe: LoraRecipe, output_dir: Path, seed: int, report_to: str = "none",
                save_steps: int = 25):
@@ -99,17 +131,25 @@ def sft_config(profile: Profile, recipe: LoraRecipe, output_dir: Path, seed: int
 
     precision, _ = choose_precision(profile.precision, gpu_capability())
     return SFTConfig(
-        output_dir=str(output_dir), seed=seed, data_seed=seed,
-        learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs,
+        **run_settings(profile, output_dir, seed, report_to, save_steps),
+        learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs, max_steps=recipe.max_steps or -1,
         per_device_train_batch_size=recipe.batch_size, gradient_accumulation_steps=recipe.grad_accum,
         lr_scheduler_type=recipe.scheduler, warmup_steps=recipe.warmup_ratio,  # below 1: a ratio of all steps
-        fp16=precision == "fp16", bf16=precision == "bf16", use_cpu=profile.device == "cpu",
+        fp16=precision == "fp16", bf16=precision == "bf16",
         activation_checkpointing=profile.gradient_checkpointing, optim=profile.optim,  # v5's name for it
         max_length=profile.max_seq_len,
-        logging_steps=1, save_strategy="steps", save_steps=save_steps, save_total_limit=2,
-        report_to=report_to, include_num_input_tokens_seen=True,
-        dataloader_num_workers=0, disable_tqdm=False,
     )
+
+
+def checkpoint_dir(profile: Profile, name: str, recipe: LoraRecipe) -> Path:
+    """Where a run's checkpoints go; the recipe's hash is in the name, so a changed recipe never
+    resumes from another recipe's checkpoint."""
+    return runs_dir(profile.name) / "checkpoints" / f"{name}-{recipe.key()}"
+
+
+def log_path(profile: Profile, name: str) -> Path:
+    """The training log of adapter `name`, where notebooks/08_evaluation.ipynb gathers curves."""
+    return runs_dir(profile.name) / "logs" / f"{name}.json"
 
 
 class TrainingMonitor(TrainerCallback):
@@ -155,34 +195,41 @@ def peak_memory_mb() -> float:
     return peaks.get("peak_gpu_mb", peaks["peak_rss_mb"])
 
 
+def resume_point(checkpoints: Path) -> str | None:
+    """The newest checkpoint in `checkpoints`, if an earlier run was interrupted; else None."""
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last:
+        print(f"resuming from {last}")
+    return last
+
+
 def train_resumable(trainer, checkpoints: Path):
     """Train, resuming from the newest checkpoint in `checkpoints` if a run was interrupted.
 
     Checkpoints exist to survive crashes: once training finishes they are removed, so running
     the notebook again trains afresh (and, seeded, to the same result).
     """
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
-    if last:
-        print(f"resuming from {last}")
-    output = trainer.train(resume_from_checkpoint=last)
+    output = trainer.train(resume_from_checkpoint=resume_point(checkpoints))
     shutil.rmtree(checkpoints, ignore_errors=True)
     return output
 
 
 def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile, recipe: LoraRecipe,
             info: AdapterInfo, seed: int = 0, report_to: str = "none", save_steps: int = 25, callbacks=()):
-    """LoRA-SFT `model` on `conversations`; save the adapter as `info`. Returns (model, log)."""
+    """LoRA-SFT `model` on `conversations`; save the adapter as `info`. Returns (model, log).
+
+    The shortcut for what notebooks/03_sft_mcq.ipynb builds step by step.
+    """
     from datasets import Dataset
     from trl import SFTTrainer
 
-    checkpoints = runs_dir(profile.name) / "checkpoints" / f"{info.name}-{recipe.key()}"
-    monitor = TrainingMonitor(runs_dir(profile.name) / "logs" / f"{info.name}.json")
+    checkpoints = checkpoint_dir(profile, info.name, recipe)
+    monitor = TrainingMonitor(log_path(profile, info.name))
     trainer = SFTTrainer(
         model=add_lora(model, recipe, profile), processing_class=tokenizer,
         args=sft_config(profile, recipe, checkpoints, seed, report_to, save_steps),
-        train_dataset=Dataset.from_list(sft_rows(conversations)), callbacks=[monitor, *callbacks],
+        train_dataset=Dataset.from_list(sft_rows(conversations)), callbacks=[monitor, Float32Adapter(), *callbacks],
     )
     train_resumable(trainer, checkpoints)
     save_adapter(trainer.model, profile, info)
     return trainer.model, monitor.log
-

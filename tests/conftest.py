@@ -30,7 +30,8 @@ def make_notebook(path, *sources: str) -> None:
 
 @pytest.fixture
 def scratch_course(tmp_path, monkeypatch):
-    """An empty course folder that `project_root()` points at, so runs land in tmp_path."""
+    """A scratch home that `project_root()` points at, so runs and figures land in tmp_path;
+    the course's data is still read from the checkout."""
     (tmp_path / "notebooks").mkdir()
     monkeypatch.setenv("MEDLAB_HOME", str(tmp_path))
     return tmp_path

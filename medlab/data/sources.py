@@ -17,11 +17,12 @@ from medlab.data import appropriateness, direct, mcq, triage
 from medlab.data.errors import SkipReport
 from medlab.data.splits import drop_overlap, split_holdout
 from medlab.profiles import Profile
-from medlab.runlog import project_root
+from medlab.runlog import course_root
 
 
 def data_dir() -> Path:
-    return project_root() / "data"
+    """The course's own data files, in the checkout (not under `MEDLAB_HOME`)."""
+    return course_root() / "data"
 
 
 @dataclass
@@ -117,20 +118,34 @@ def without_held_out(train: list, held_out: list[list], key, source: str) -> tup
     return kept, report
 
 
-def eval_sets(profile: Profile, seed: int = 0, mietic_path: str | Path | None = None,
-              direct_dir: str | Path | None = None, appropriateness_csv: str | Path | None = None) -> dict[str, list]:
-    """The held-out set of every evaluation task, capped at the profile's `max_eval_examples`.
+EVAL_TASKS = ("medqa", "medmcqa", "triage", "imaging", "imaging_citations", "reasoning")
 
-    Triage uses the 36-case benchmark (MIETIC-36 when `mietic_path` is given), small on
-    purpose: its confidence intervals show how little 36 cases can settle.
+
+def eval_sets(profile: Profile, seed: int = 0, mietic_path: str | Path | None = None,
+              direct_dir: str | Path | None = None, appropriateness_csv: str | Path | None = None,
+              tasks=EVAL_TASKS) -> dict[str, list]:
+    """The held-out set of each of `tasks`, capped at the profile's `max_eval_examples`.
+
+    Only the tasks asked for are loaded: MedMCQA alone is 182k training rows, read to hold
+    its validation split apart. Triage uses the 36-case benchmark (MIETIC-36 when
+    `mietic_path` is given), small on purpose: its confidence intervals show how little 36
+    cases can settle.
     """
-    cap = profile.max_eval_examples or None
-    imaging = appropriateness_splits(appropriateness_csv, seed).test[:cap]
-    return {
-        "medqa": mcq_splits(profile, seed, "medqa").test[:cap],
-        "medmcqa": mcq_splits(profile, seed, "medmcqa").test[:cap],
-        "triage": triage_benchmark(mietic_path)[0],
-        "imaging": imaging,
-        "imaging_citations": imaging,
-        "reasoning": direct_splits(direct_dir, seed).test[:cap],
+    builders = {
+        "medqa": lambda: profile.cap_eval(mcq_splits(profile, seed, "medqa").test),
+        "medmcqa": lambda: profile.cap_eval(mcq_splits(profile, seed, "medmcqa").test),
+        "triage": lambda: triage_benchmark(mietic_path)[0],
+        "imaging": lambda: profile.cap_eval(appropriateness_splits(appropriateness_csv, seed).test),
+        "reasoning": lambda: profile.cap_eval(direct_splits(direct_dir, seed).test),
     }
+    same_items = {"imaging_citations": "imaging"}  # the same pairs, asked with evidence snippets
+    unknown = sorted(set(tasks) - set(builders) - set(same_items))
+    if unknown:
+        raise ValueError(f"unknown evaluation task(s) {unknown}: choose from {', '.join(EVAL_TASKS)}")
+    loaded: dict[str, list] = {}
+    for task in tasks:
+        source = same_items.get(task, task)
+        if source not in loaded:
+            loaded[source] = builders[source]()
+        loaded[task] = loaded[source]
+    return {task: loaded[task] for task in tasks}

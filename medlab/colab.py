@@ -1,0 +1,44 @@
+"""Colab: keep the run folder on Google Drive, and check the hub login, once per notebook.
+
+Each Colab notebook runs on a fresh machine, so without Drive the adapter that 03 trained is
+gone when 08 starts, and a disconnect loses the checkpoints. The setup cell of every notebook
+calls `setup_colab()` after installing the course; it does nothing on other machines.
+
+Introduced in notebooks/00_setup.ipynb.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DRIVE = Path("/content/drive")
+HOME_ON_DRIVE = DRIVE / "MyDrive" / "medlab"
+GATED_LICENCES = "https://huggingface.co/meta-llama/Llama-3.2-3B-Instruct and https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct"
+
+
+def setup_colab(keep_runs_on_drive: bool = True) -> None:
+    """Mount Google Drive as the course's home for runs, then say whether the hub login is set."""
+    if keep_runs_on_drive:
+        from google.colab import drive
+
+        drive.mount(str(DRIVE))
+        HOME_ON_DRIVE.mkdir(parents=True, exist_ok=True)
+        os.environ["MEDLAB_HOME"] = str(HOME_ON_DRIVE)
+        print(f"runs, adapters and checkpoints are kept on Google Drive: {HOME_ON_DRIVE}")
+    from huggingface_hub import get_token  # reads HF_TOKEN, a saved login, or the Colab secret
+
+    print(login_hint(get_token()))
+
+
+def login_hint(token: str | None) -> str:
+    """One line: the login is in place, or what to do before a notebook loads Llama.
+
+    >>> login_hint("hf_abc")
+    'Hugging Face token found (Llama is gated: its licence must also be accepted on the hub)'
+    """
+    if token:
+        return "Hugging Face token found (Llama is gated: its licence must also be accepted on the hub)"
+    return ("no Hugging Face token: Llama is gated. Accept the licence at " + GATED_LICENCES + ", then add "
+            "a Colab secret named HF_TOKEN (key icon, left bar) with notebook access, or run "
+            "`from huggingface_hub import notebook_login; notebook_login()`")
