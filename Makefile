@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # A CPU-only machine gets the CPU build of torch instead of several GB of CUDA packages.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: setup course test lint clean
+.PHONY: setup course test unit lint clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -20,6 +20,10 @@ course: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The unit tests and doctests alone, without executing the notebooks: a minute, for quick checks.
+unit: setup
+	$(PY) -m pytest tests medlab
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -36,7 +36,7 @@ def main() -> None:
     profile = load_profile(args.profile)
     torch.manual_seed(0)
     model, tokenizer = load_model_and_tokenizer(profile.small_model, profile)
-    records = sources.triage_splits().test[: args.prompts]
+    records = sources.splits("triage", profile).test[: args.prompts]
     conversations = [TASKS["triage"].messages(r) for r in records]
     sampling = Sampling(max_new_tokens=args.max_new_tokens)
     timed(model, tokenizer, conversations[:2], sampling, 2)  # warm-up: first calls pay for allocation

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from medlab.profiles import Profile
-from medlab.runlog import runs_dir
+from medlab.runlog import runs_dir, write_json
 
 META = "medlab_adapter.json"
 
@@ -46,7 +46,7 @@ def save_adapter(model, profile: Profile, info: AdapterInfo) -> Path:
     """Save a PEFT model's adapter and its medlab description; returns the folder."""
     folder = adapters_dir(profile) / info.name
     model.save_pretrained(folder)
-    (folder / META).write_text(json.dumps({**asdict(info), "path": ""}, indent=2) + "\n")
+    write_json(folder / META, {**asdict(info), "path": ""})
     return folder
 
 

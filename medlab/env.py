@@ -111,10 +111,18 @@ def check_device(profile: Profile) -> None:
 
 
 def peak_memory_mb() -> dict[str, float]:
-    """Peak resident memory of this process and, on a GPU, peak allocated GPU memory."""
+    """Peak resident memory of this process and, on a GPU, peak allocated GPU memory.
+
+    `training_peak_mb` reduces this to the one figure that limits a training run."""
     import resource
 
     peaks = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     if torch.cuda.is_available():
         peaks["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
     return peaks
+
+
+def training_peak_mb() -> float:
+    """The memory that limits training: peak GPU memory on a GPU, else peak resident memory."""
+    peaks = peak_memory_mb()
+    return peaks.get("peak_gpu_mb", peaks["peak_rss_mb"])

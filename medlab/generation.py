@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import torch
 from tqdm.auto import tqdm
 
-from medlab.chat import EMPTY_THINK_BLOCK
+from medlab.pocket.chat import EMPTY_THINK_BLOCK
 
 
 @dataclass(frozen=True)

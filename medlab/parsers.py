@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from medlab.data.appropriateness import CATEGORIES
+from medlab.data.load.appropriateness import CATEGORIES
 from medlab.data.splits import normalize
 
 ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S | re.I)

@@ -32,7 +32,6 @@ class Profile:
     # Models are loaded by hub id through from_pretrained; POCKET means the course's own model.
     small_model: str  # 3B class: reasoning chains, triage, appropriateness
     large_model: str  # 8B class: the MedQA/MedMCQA SFT + PPO recipe
-    judge_model: str  # small LLM that grades reasoning in the "LLM eval" reward
     device: Literal["cpu", "cuda"]
     # "auto" picks bf16 only when compute capability >= 8.0: a T4 (7.5) emulates bf16
     # slowly even though torch.cuda.is_bf16_supported() may say True.
@@ -45,7 +44,6 @@ class Profile:
     max_train_examples: int  # cap on training rows per notebook; 0 means all
     max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
     offline: bool  # never contact the hub (HF_HUB_OFFLINE=1): tiny runs with no network
-    gpu_memory_gb: float  # memory the recipe is sized for; 0 on CPU
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,7 +75,6 @@ PROFILES: dict[str, Profile] = {
         name="tiny",
         small_model=POCKET,
         large_model=POCKET,
-        judge_model=POCKET,
         device="cpu",
         precision="fp32",  # CPUs have no fast fp16 matmul; the pocket model is small anyway
         load_in_4bit=False,
@@ -88,14 +85,12 @@ PROFILES: dict[str, Profile] = {
         max_train_examples=400,
         max_eval_examples=48,
         offline=True,
-        gpu_memory_gb=0.0,
     ),
     # A free Colab T4: 15 GB, compute capability 7.5, so fp16 compute on 4-bit weights.
     "t4": Profile(
         name="t4",
         small_model="meta-llama/Llama-3.2-3B-Instruct",
         large_model="meta-llama/Llama-3.1-8B-Instruct",
-        judge_model="Qwen/Qwen2.5-1.5B-Instruct",  # Apache-2.0, fits beside a 4-bit 3B
         device="cuda",
         precision="auto",
         load_in_4bit=True,
@@ -106,14 +101,12 @@ PROFILES: dict[str, Profile] = {
         max_train_examples=2000,
         max_eval_examples=200,
         offline=False,
-        gpu_memory_gb=15.0,
     ),
     # A 40-80 GB Ampere-or-newer GPU: bf16 weights, the published budgets.
     "full": Profile(
         name="full",
         small_model="meta-llama/Llama-3.2-3B-Instruct",
         large_model="meta-llama/Llama-3.1-8B-Instruct",
-        judge_model="Qwen/Qwen2.5-1.5B-Instruct",
         device="cuda",
         precision="auto",
         load_in_4bit=False,
@@ -124,7 +117,6 @@ PROFILES: dict[str, Profile] = {
         max_train_examples=0,
         max_eval_examples=0,
         offline=False,
-        gpu_memory_gb=40.0,
     ),
 }
 
@@ -182,9 +174,7 @@ def _check_type(key: str, value, annotation) -> None:
         if value not in allowed:
             raise ProfileError(f"{key}={value!r} is not allowed: write one of {allowed}")
         return
-    if annotation is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    elif annotation is int:
+    if annotation is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     else:
         ok = isinstance(value, annotation)
@@ -196,4 +186,4 @@ def _check_type(key: str, value, annotation) -> None:
 
 
 def _example(annotation) -> str:
-    return {int: "256", float: "0.5", bool: "True", str: "'text'"}.get(annotation, "...")
+    return {int: "256", bool: "True", str: "'text'"}.get(annotation, "...")

@@ -8,10 +8,10 @@ Introduced in notebooks/01_data.ipynb.
 
 from __future__ import annotations
 
-from medlab.data.appropriateness import AppropriatenessItem
-from medlab.data.direct import Note, to_target_text
-from medlab.data.mcq import MCQItem
-from medlab.data.triage import TriageRecord
+from medlab.data.load.appropriateness import AppropriatenessItem
+from medlab.data.load.direct import Note, to_target_text
+from medlab.data.load.mcq import MCQItem
+from medlab.data.load.triage import TriageRecord
 
 MCQ_SYSTEM = "You are a careful physician answering a medical exam question. Reply with the text of the best option."
 REASONING_SYSTEM = ("You are a physician writing diagnostic reasoning. Give the final diagnosis, then "

@@ -70,7 +70,7 @@ class NotebookRun:
         data["metrics"].update(metrics)
         data["metrics"].update(peak_memory_mb())
         data["seconds"] = round(time.time() - self.started, 1)
-        _write_json(self.metrics_path, data)
+        write_json(self.metrics_path, data)
         return data["metrics"]
 
     def metrics(self) -> dict:
@@ -120,9 +120,12 @@ def check_online(profile: Profile) -> None:
     )
 
 
-def _write_json(path: Path, data: dict) -> None:
-    """Write through a temporary file so a crash never leaves half a JSON file behind."""
+def write_json(path: Path, data, indent: int | None = 2) -> Path:
+    """Every JSON file the course writes goes through here: through a temporary file, so a
+    crash never leaves half a file behind, with values JSON lacks (paths, numpy numbers) as text."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(data, indent=indent, default=str) + "\n")
     tmp.replace(path)
+    return path

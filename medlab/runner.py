@@ -23,7 +23,7 @@ import papermill
 import psutil
 from jupyter_client.manager import KernelManager
 
-from medlab.runlog import course_root, runs_dir
+from medlab.runlog import course_root, runs_dir, write_json
 
 
 def course_notebooks(folder: Path) -> list[Path]:
@@ -141,9 +141,7 @@ def run_course(profile: str, seed: int, only: list[str] | None = None, folder: P
 
 
 def _write_summary(profile: str, summary: dict) -> None:
-    path = runs_dir(profile) / "summary.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(runs_dir(profile) / "summary.json", summary)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,10 +23,9 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from medlab.adapters import AdapterInfo, save_adapter
-from medlab.env import choose_precision, gpu_capability
-from medlab.env import peak_memory_mb as env_peak_memory_mb
+from medlab.env import choose_precision, gpu_capability, training_peak_mb
 from medlab.profiles import Profile
-from medlab.runlog import runs_dir
+from medlab.runlog import runs_dir, write_json
 
 
 @dataclass(frozen=True)
@@ -178,21 +177,12 @@ class TrainingMonitor(TrainerCallback):
         self._clock, self._tokens = now, tokens
         for key, value in (("step", state.global_step), ("loss", logs["loss"]),
                            ("learning_rate", logs.get("learning_rate")), ("grad_norm", logs.get("grad_norm")),
-                           ("tokens_per_second", round(speed, 1)), ("peak_memory_mb", peak_memory_mb())):
+                           ("tokens_per_second", round(speed, 1)), ("peak_memory_mb", training_peak_mb())):
             self.log[key].append(float(value) if value is not None else None)
         self.save()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.log) + "\n")
-        tmp.replace(self.path)
-
-
-def peak_memory_mb() -> float:
-    """Peak GPU memory allocated if on a GPU, else the process's peak resident memory."""
-    peaks = env_peak_memory_mb()
-    return peaks.get("peak_gpu_mb", peaks["peak_rss_mb"])
+        write_json(self.path, self.log, indent=None)
 
 
 def resume_point(checkpoints: Path) -> str | None:

@@ -14,6 +14,13 @@ SMALL = PocketRecipe(vocab_size=600, hidden_size=64, intermediate_size=128, num_
 
 
 @pytest.fixture(scope="session")
+def small_recipe():
+    """The recipe of the small pocket model: tests use fixtures, never `import tests.conftest`,
+    so `pytest` runs from any directory."""
+    return SMALL
+
+
+@pytest.fixture(scope="session")
 def small_model(tmp_path_factory):
     """The folder of a small pocket model, built once per test session."""
     return pocket_model_path(SMALL, root=tmp_path_factory.mktemp("pocket-cache"))
@@ -26,6 +33,12 @@ def make_notebook(path, *sources: str) -> None:
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, path)
+
+
+@pytest.fixture
+def notebook_writer():
+    """`make_notebook(path, *sources)`: a notebook whose first cell is tagged `parameters`."""
+    return make_notebook
 
 
 @pytest.fixture

@@ -13,11 +13,22 @@ from medlab.profiles import load_profile
 DATA = Path(__file__).parent.parent / "data"
 
 
+# Files under data/ that no generator writes: the hand-written notes and the folder's guide.
+HAND_WRITTEN = ("direct/notes/", "README.md")
+
+
+def files_under(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
 def test_committed_data_is_exactly_what_the_generators_write(tmp_path):
     counts = build(tmp_path, DATA / "direct" / "notes")
-    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
-    assert len(written) >= 17
-    for relative in written:
+    written = files_under(tmp_path)
+    committed = {f for f in files_under(DATA) if not f.startswith(HAND_WRITTEN)}
+    assert written == committed, (
+        f"generated but not committed: {sorted(written - committed)}; committed but no longer generated: "
+        f"{sorted(committed - written)}: run python -m medlab.data.build")
+    for relative in sorted(written):
         assert filecmp.cmp(tmp_path / relative, DATA / relative, shallow=False), (
             f"data/{relative} differs from the generator: run python -m medlab.data.build")
     assert counts["triage"]["mietic_format_36.csv"] == 40
@@ -29,7 +40,7 @@ def texts(items, key):
 
 @pytest.mark.parametrize("dataset", ["medqa", "medmcqa"])
 def test_no_held_out_question_is_trained_on(dataset):
-    splits = sources.mcq_splits(load_profile("tiny"), seed=0, dataset=dataset)
+    splits = sources.splits(dataset, load_profile("tiny"), seed=0)
     train = texts(splits.train, lambda i: i.question)
     assert not train & texts(splits.test, lambda i: i.question)
     assert not train & texts(splits.validation, lambda i: i.question)
@@ -39,18 +50,18 @@ def test_no_held_out_question_is_trained_on(dataset):
 
 def test_mcq_validation_split_is_fixed_by_seed():
     profile = load_profile("tiny")
-    first, again = (sources.mcq_splits(profile, seed=3) for _ in range(2))
-    other = sources.mcq_splits(profile, seed=4)
+    first, again = (sources.splits("medqa", profile, seed=3) for _ in range(2))
+    other = sources.splits("medqa", profile, seed=4)
     assert [i.question for i in first.validation] == [i.question for i in again.validation]
     assert [i.question for i in first.validation] != [i.question for i in other.validation]
 
 
 def test_no_held_out_case_pair_or_note_is_trained_on():
-    triage = sources.triage_splits()
+    triage = sources.splits("triage", load_profile("tiny"))
     assert not texts(triage.train, lambda r: r.narrative) & texts(triage.test, lambda r: r.narrative)
-    imaging = sources.appropriateness_splits()
+    imaging = sources.splits("imaging", load_profile("tiny"))
     assert not texts(imaging.train, lambda i: i.key) & texts(imaging.test + imaging.validation, lambda i: i.key)
-    notes = sources.direct_splits()
+    notes = sources.splits("reasoning", load_profile("tiny"))
     assert not {n.path for n in notes.train} & {n.path for n in notes.test + notes.validation}
     assert not texts(notes.train, lambda n: n.text()) & texts(notes.test + notes.validation, lambda n: n.text())
     # every diagnosis is both taught and tested
@@ -70,7 +81,7 @@ def test_each_dataset_has_a_card_with_counts_and_licence(task):
 
 
 def test_at_least_30_hand_written_notes_across_10_diagnoses():
-    notes = sources.direct_splits()
+    notes = sources.splits("reasoning", load_profile("tiny"))
     everything = notes.train + notes.validation + notes.test
     hand_written = [n for n in everything if "/notes/" in n.path]
     assert len(hand_written) >= 30 and len({n.final_diagnosis for n in hand_written}) >= 10

@@ -1,3 +1,5 @@
+import importlib.metadata
+
 import pytest
 import torch
 
@@ -40,7 +42,7 @@ def test_one_seed_gives_one_stream():
 
 def test_report_on_this_machine_names_versions_device_and_precision():
     report = environment_report(load_profile("tiny"))
-    assert report["transformers"].startswith("5.")
+    assert report["transformers"] == importlib.metadata.version("transformers")  # the one installed
     if torch.cuda.is_available():
         assert report["device"].startswith("cuda") and "compute_capability" in report
     else:

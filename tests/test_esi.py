@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medlab.data.esi import LIFE_SAVING, NOT_RESOURCES, RESOURCES, TriageCase, esi_level
-from medlab.data.triage import describe_age, generate_cases, rule_probe_cases
+from medlab.data.generate.triage import describe_age, generate_cases, rule_probe_cases
 
 ADULT = dict(age_days=40 * 365, sex="female", complaint="cough", heart_rate=80, resp_rate=16, spo2=98,
              temp_c=37.0, sbp=120, dbp=80, pain=2)

@@ -11,12 +11,12 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from medlab import generation
 from medlab.adapters import COURSE_ADAPTERS, AdapterInfo, require_adapters, save_adapter
-from medlab.chat import EMPTY_THINK_BLOCK
 from medlab.colab import login_hint
 from medlab.data import sources
 from medlab.evaluation import TASKS, evaluate, token_budget
 from medlab.generation import Sampling, generate, render_prompts
 from medlab.models import login_problem, resolve_model
+from medlab.pocket.chat import EMPTY_THINK_BLOCK
 from medlab.profiles import PROFILES, capped, load_profile
 from medlab.runlog import project_root, runs_dir, start_notebook
 
@@ -211,7 +211,7 @@ def test_eval_sets_build_only_the_tasks_asked_for(monkeypatch):
     def no_mcq(*args, **kwargs):
         raise AssertionError("MCQ data loaded for a notebook that asked for none")
 
-    monkeypatch.setattr(sources, "mcq_splits", no_mcq)
+    monkeypatch.setattr(sources, "_mcq", no_mcq)
     sets = sources.eval_sets(load_profile("tiny"), tasks=("triage", "imaging_citations"))
     assert list(sets) == ["triage", "imaging_citations"] and all(sets.values())
     with pytest.raises(ValueError, match="unknown evaluation task"):

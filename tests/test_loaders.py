@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from medlab.data.appropriateness import load_appropriateness_csv
-from medlab.data.direct import read_note, read_notes, to_target_text
 from medlab.data.errors import DataError
-from medlab.data.mcq import load_medmcqa, load_medqa
-from medlab.data.triage import load_mietic
+from medlab.data.load.appropriateness import load_appropriateness_csv
+from medlab.data.load.direct import read_note, read_notes, to_target_text
+from medlab.data.load.mcq import load_medmcqa, load_medqa
+from medlab.data.load.triage import load_mietic
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -10,20 +10,19 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from medlab.chat import REASONING_TAGS, ROLE_TOKENS, render_chat
 from medlab.pocket import corpus, pocket_model_path
+from medlab.pocket.chat import REASONING_TAGS, ROLE_TOKENS, render_chat
 from medlab.pocket.model import uniform_loss
-from tests.conftest import SMALL
 
 
-def test_builds_once_and_is_then_reused(small_model, tmp_path_factory):
+def test_builds_once_and_is_then_reused(small_model, small_recipe, tmp_path_factory):
     stamp = (small_model / "model.safetensors").stat().st_mtime_ns
-    assert pocket_model_path(SMALL, root=small_model.parent) == small_model
+    assert pocket_model_path(small_recipe, root=small_model.parent) == small_model
     assert (small_model / "model.safetensors").stat().st_mtime_ns == stamp
 
 
-def test_same_seed_gives_the_same_model_and_metrics(small_model, tmp_path_factory):
-    again = pocket_model_path(SMALL, root=tmp_path_factory.mktemp("again"))
+def test_same_seed_gives_the_same_model_and_metrics(small_model, small_recipe, tmp_path_factory):
+    again = pocket_model_path(small_recipe, root=tmp_path_factory.mktemp("again"))
     first, second = (json.loads((p / "pocket_log.json").read_text()) for p in (small_model, again))
     assert first["loss"] == second["loss"]
     assert first["valid_loss_after"] == second["valid_loss_after"]
@@ -31,15 +30,15 @@ def test_same_seed_gives_the_same_model_and_metrics(small_model, tmp_path_factor
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_cache_key_follows_the_recipe():
-    assert SMALL.key() == replace(SMALL).key()
-    assert SMALL.key() != replace(SMALL, train_steps=61).key()
-    assert SMALL.key() != replace(SMALL, seed=1).key()
+def test_cache_key_follows_the_recipe(small_recipe):
+    assert small_recipe.key() == replace(small_recipe).key()
+    assert small_recipe.key() != replace(small_recipe, train_steps=61).key()
+    assert small_recipe.key() != replace(small_recipe, seed=1).key()
 
 
-def test_pretraining_learns_far_more_than_token_frequencies(small_model):
+def test_pretraining_learns_far_more_than_token_frequencies(small_model, small_recipe):
     log = json.loads((small_model / "pocket_log.json").read_text())
-    assert log["valid_loss_before"] > 0.9 * uniform_loss(SMALL.vocab_size)
+    assert log["valid_loss_before"] > 0.9 * uniform_loss(small_recipe.vocab_size)
     assert log["valid_loss_after"] < 0.5 * log["valid_loss_before"]
     assert log["loss"][-1] < log["loss"][0]
 

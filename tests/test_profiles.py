@@ -53,10 +53,6 @@ def test_bad_input_fails_with_a_one_line_fix(name, overrides, expected):
     assert "\n" not in message
 
 
-def test_float_fields_accept_ints():
-    assert load_profile("tiny", gpu_memory_gb=16).gpu_memory_gb == 16
-
-
 def test_default_is_tiny_off_colab_and_the_environment_can_choose(monkeypatch):
     monkeypatch.delenv("MEDLAB_PROFILE", raising=False)
     assert default_profile_name() == "tiny"

@@ -3,7 +3,6 @@
 import json
 
 from medlab.runner import course_notebooks, run_course
-from tests.conftest import make_notebook
 
 RECORDS = (
     "from medlab.runlog import start_notebook\n"
@@ -12,10 +11,10 @@ RECORDS = (
 )
 
 
-def test_notebooks_run_in_order_and_the_summary_gathers_metrics(scratch_course, capsys):
+def test_notebooks_run_in_order_and_the_summary_gathers_metrics(scratch_course, notebook_writer, capsys):
     folder = scratch_course / "notebooks"
-    make_notebook(folder / "01_second.ipynb", "PROFILE = 'x'\nSEED = 1\nNAME = '01_second'", RECORDS)
-    make_notebook(folder / "00_first.ipynb", "PROFILE = 'x'\nSEED = 1\nNAME = '00_first'", RECORDS)
+    notebook_writer(folder / "01_second.ipynb", "PROFILE = 'x'\nSEED = 1\nNAME = '01_second'", RECORDS)
+    notebook_writer(folder / "00_first.ipynb", "PROFILE = 'x'\nSEED = 1\nNAME = '00_first'", RECORDS)
     (folder / "scratch.ipynb").write_text("not a course notebook")
     assert [p.name for p in course_notebooks(folder)] == ["00_first.ipynb", "01_second.ipynb"]
 
@@ -32,11 +31,11 @@ def test_notebooks_run_in_order_and_the_summary_gathers_metrics(scratch_course, 
     assert (scratch_course / "runs/tiny/00_first.ipynb").exists()
 
 
-def test_first_failure_stops_the_run_and_names_notebook_and_cell(scratch_course, capsys):
+def test_first_failure_stops_the_run_and_names_notebook_and_cell(scratch_course, notebook_writer, capsys):
     folder = scratch_course / "notebooks"
-    make_notebook(folder / "00_breaks.ipynb", "PROFILE = 'x'\nSEED = 0", "x = 1",
+    notebook_writer(folder / "00_breaks.ipynb", "PROFILE = 'x'\nSEED = 0", "x = 1",
                   "raise ValueError('bad row 7')")
-    make_notebook(folder / "01_never.ipynb", "PROFILE = 'x'\nSEED = 0", "open('ran', 'w').write('yes')")
+    notebook_writer(folder / "01_never.ipynb", "PROFILE = 'x'\nSEED = 0", "open('ran', 'w').write('yes')")
 
     assert run_course("tiny", seed=0, folder=folder) == 1
 
@@ -49,7 +48,7 @@ def test_first_failure_stops_the_run_and_names_notebook_and_cell(scratch_course,
     assert (summary["status"], summary["failed"]) == ("failed", "00_breaks")
 
 
-def test_only_with_no_match_says_what_to_write(scratch_course, capsys):
-    make_notebook(scratch_course / "notebooks" / "00_a.ipynb", "PROFILE = 'x'")
+def test_only_with_no_match_says_what_to_write(scratch_course, notebook_writer, capsys):
+    notebook_writer(scratch_course / "notebooks" / "00_a.ipynb", "PROFILE = 'x'")
     assert run_course("tiny", 0, only=["99"], folder=scratch_course / "notebooks") == 2
     assert "names like 00_setup" in capsys.readouterr().out

@@ -25,7 +25,7 @@ def course(scratch_course):
 
 
 def conversations(n):
-    items = sources.mcq_splits(load_profile("tiny"), 0).train[:n]
+    items = sources.splits("medqa", load_profile("tiny")).train[:n]
     return [prompts.mcq_messages(i, with_answer=True) for i in items]
 
 

@@ -16,10 +16,12 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from medlab.data import appropriateness, mcq, triage
-from medlab.data.direct import compose_note, read_note
-from medlab.data.direct_table import DIAGNOSES
+from medlab.data.generate import appropriateness, mcq, triage
+from medlab.data.generate.notes import compose_note
+from medlab.data.load.direct import read_note
+from medlab.data.load.mcq import MEDMCQA_HUB_ID, MEDQA_HUB_ID, MIN_QUESTION_WORDS
 from medlab.data.splits import normalize, split_holdout
+from medlab.data.tables import DIAGNOSES, FACTS
 
 SEEDS = {"medqa_train": 11, "medqa_test": 12, "medmcqa_train": 21, "medmcqa_validation": 22,
          "medmcqa_test": 23, "triage_train": 31, "triage_validation": 32, "triage_test": 33,
@@ -49,15 +51,15 @@ def build_mcq(out: Path) -> dict[str, int]:
         write_jsonl(rows, out / name)
     counts = {name: len(rows) for name, rows in files.items()}
     write_card(out, "Multiple-choice medical QA (MedQA and MedMCQA schemas)", f"""
-Questions written from a fact table of {len(mcq.FACTS)} clinical associations
-(`medlab/data/mcq_facts.py`): each question picks a patient, a setting, one of the fact's clue
+Questions written from a fact table of {len(FACTS)} clinical associations
+(`medlab/data/tables/mcq_facts.json`): each question picks a patient, a setting, one of the fact's clue
 sets and a question stem, then shuffles the right option with three of its distractors.
-`medqa/` follows `{mcq.MEDQA_HUB_ID}` exactly (`question`, `answer`, `options` A-D,
-`meta_info`, `answer_idx`); `medmcqa/` follows `{mcq.MEDMCQA_HUB_ID}` (`cop` 0-3 for a-d), and
+`medqa/` follows `{MEDQA_HUB_ID}` exactly (`question`, `answer`, `options` A-D,
+`meta_info`, `answer_idx`); `medmcqa/` follows `{MEDMCQA_HUB_ID}` (`cop` 0-3 for a-d), and
 like the real set its test split carries no labels (`cop = -1`). Train and test are drawn with
 different seeds, so held-out questions are new phrasings and option orders of the same facts.
 At load time the MedLLM recipe holds out 5% of train for validation, drops questions under
-{mcq.MIN_QUESTION_WORDS} words and removes any train question that also appears in a held-out
+{MIN_QUESTION_WORDS} words and removes any train question that also appears in a held-out
 split.""", counts)
     return counts
 
@@ -75,7 +77,7 @@ def build_triage(out: Path) -> dict[str, int]:
     counts["mietic_format_36.csv"] = len(mietic_rows)
     levels = Counter(row["level"] for row in files["train.jsonl"])
     write_card(out, "Emergency triage (ESI v4)", f"""
-Structured cases sampled by `medlab.data.triage.sample_case` (ages from neonates to the very
+Structured cases sampled by `medlab.data.generate.triage.sample_case` (ages from neonates to the very
 old, vital signs, pain, mental status, interventions, high-risk situations, expected
 resources), each labelled by `medlab.data.esi.esi_level`, never by hand, and rendered into the
 narrative the model reads plus the decision trail as gold reasoning. Train levels:
@@ -99,7 +101,7 @@ def build_appropriateness(out: Path) -> dict[str, int]:
     counts = {name: len(rows) for name, rows in files.items()}
     labels = dict(Counter(i.appropriateness for i in items).most_common())
     write_card(out, "Imaging appropriateness", f"""
-A table written for this course (`medlab/data/imaging_table.py`): 30 conditions, each with
+A table written for this course (`medlab/data/tables/imaging.json`): 30 conditions, each with
 three clinical variants and six candidate procedures rated 1-9 per variant, so 540
 variant/procedure pairs (the reproduced system used about 1,800 from published criteria, which
 are copyrighted and not used here). Categories follow the rating: 7-9 Usually Appropriate,
@@ -171,7 +173,7 @@ diagnosis. The patients are invented. Two kinds:
   style. Two of each diagnosis's three notes are in train; the third is held out (validation or
   test): {hand_written}.
 - `generated/<category>/`: {len(generated)} shorter notes composed from the table in
-  `medlab/data/direct_table.py` (a story, one or two examination findings and one or two results
+  `medlab/data/tables/diagnoses.json` (a story, one or two examination findings and one or two results
   per note, each with its rationale), {per_diagnosis} per diagnosis, split 80/10/10 within each
   diagnosis. They give the small course model enough examples to learn from; being written from
   one table, they are easier than the hand-written notes, so notebooks report the two apart.

@@ -1,10 +1,12 @@
-"""Errors and skip counts for data loading: say where (file, line, field) and what to do.
+"""Errors, skip counts and line-numbered reading for data loading: say where (file, line,
+field) and what to do.
 
 Introduced in notebooks/01_data.ipynb.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,3 +45,22 @@ class SkipReport:
             return f"{self.source}: nothing skipped"
         detail = ", ".join(f"{n} {reason}" for reason, n in self.reasons.most_common())
         return f"{self.source}: skipped {self.skipped} ({detail})"
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, row) pairs from a JSON-lines file; a bad line raises with its number."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, None, "file not found")
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(path, number, None, f"not valid JSON ({error.msg}): fix or delete the line") from None
+        if not isinstance(row, dict):
+            raise DataError(path, number, None, "each line must be a JSON object")
+        rows.append((number, row))
+    return rows

@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medlab.data import appropriateness, direct, mcq, triage
 from medlab.data.errors import SkipReport
+from medlab.data.load import appropriateness, direct, mcq, triage
 from medlab.data.splits import drop_overlap, split_holdout
 from medlab.profiles import Profile
 from medlab.runlog import course_root
@@ -39,6 +39,19 @@ class Splits:
         return {"train": len(self.train), "validation": len(self.validation), "test": len(self.test)}
 
 
+def splits(task: str, profile: Profile, seed: int = 0, path: str | Path | None = None) -> Splits:
+    """Train, validation and test splits of `task`, one call for every task.
+
+    `task` is "medqa", "medmcqa", "triage", "imaging" or "reasoning". `path` points to your own
+    copy where a task has one (a DiReCT folder, an appropriateness CSV, a folder of triage
+    cases); without it an offline profile reads the course's files and an online one the hub.
+    No training item repeats a held-out one.
+    """
+    if task not in SPLITS:
+        raise ValueError(f"unknown task {task!r}: choose from {', '.join(SPLITS)}")
+    return SPLITS[task](profile, seed, path)
+
+
 # Per MCQ dataset: loader, hub id, and the (train, test) split names on the hub and on disk.
 # MedMCQA's test split has no labels, so its validation split is the test set.
 MCQ_SETS = {
@@ -47,13 +60,12 @@ MCQ_SETS = {
 }
 
 
-def mcq_splits(profile: Profile, seed: int, dataset: str = "medqa") -> Splits:
-    """Train minus a 5% validation hold-out, and a test split; no train question repeats a
-    held-out one. `dataset` is "medqa" or "medmcqa"."""
+def _mcq(dataset: str, profile: Profile, seed: int, path: str | Path | None) -> Splits:
+    """Train minus a 5% validation hold-out (the MedLLM recipe), and a test split."""
     load, hub_id, (train_name, test_name) = MCQ_SETS[dataset]
-    if profile.offline:
-        folder = data_dir() / "mcq" / dataset
-        source = f"course files data/mcq/{dataset} ({dataset} schema)"
+    if path or profile.offline:
+        folder = Path(path) if path else data_dir() / "mcq" / dataset
+        source = f"{folder} ({dataset} schema)" if path else f"course files data/mcq/{dataset} ({dataset} schema)"
         train_all, first = load(path=folder / f"{train_name}.jsonl")
         test, second = load(path=folder / f"{test_name}.jsonl")
     else:  # the real sets drop malformed rows, counted, as the MedLLM recipe does
@@ -65,49 +77,58 @@ def mcq_splits(profile: Profile, seed: int, dataset: str = "medqa") -> Splits:
     return Splits(source, train, validation, test, [first, second, overlap])
 
 
-def triage_splits() -> Splits:
-    """The course's generated ESI cases: train, validation and test, each with its decision trail."""
-    rows = {split: [triage.record_from_row(json.loads(line)) for line in
-                    (data_dir() / f"triage/{split}.jsonl").read_text().splitlines()]
-            for split in ("train", "validation", "test")}
-    train, overlap = without_held_out(rows["train"], [rows["validation"], rows["test"]],
-                                      lambda record: record.narrative, "triage")
-    return Splits("course ESI cases data/triage", train, rows["validation"], rows["test"], [overlap])
+def _triage(profile: Profile, seed: int, path: str | Path | None) -> Splits:
+    """ESI cases with their decision trails: the course's, or yours in the same JSON-lines schema."""
+    folder = Path(path) if path else data_dir() / "triage"
+    parts = {split: triage.load_cases(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
+    source = str(folder) if path else "course ESI cases data/triage"
+    train, overlap = without_held_out(parts["train"], [parts["validation"], parts["test"]],
+                                      lambda record: record.narrative, source)
+    return Splits(source, train, parts["validation"], parts["test"], [overlap])
+
+
+def _reasoning(profile: Profile, seed: int, path: str | Path | None) -> Splits:
+    """The course's DiReCT-schema notes with their fixed splits, or your DiReCT folder split
+    80/10/10 by seed."""
+    if path is None:
+        folder = data_dir() / "direct"
+        fixed = json.loads((folder / "splits.json").read_text())
+        parts = {split: [direct.read_note(folder / p) for p in paths] for split, paths in fixed.items()}
+        return Splits("course notes data/direct (DiReCT schema)", parts["train"], parts["validation"],
+                      parts["test"])
+    notes = direct.read_notes(path)
+    train, held = split_holdout(notes, 0.2, seed)
+    validation, test = split_holdout(held, 0.5, seed)
+    return Splits(str(path), train, validation, test)
+
+
+def _imaging(profile: Profile, seed: int, path: str | Path | None) -> Splits:
+    """The course's appropriateness pairs, or your CSV split 80/10/10 by seed."""
+    if path is None:
+        folder = data_dir() / "appropriateness"
+        parts = {split: appropriateness.load_appropriateness_csv(folder / f"{split}.csv")
+                 for split in ("train", "validation", "test")}
+        return Splits("course table data/appropriateness", parts["train"], parts["validation"], parts["test"])
+    items = appropriateness.load_appropriateness_csv(path)
+    train, held = split_holdout(items, 0.2, seed)
+    validation, test = split_holdout(held, 0.5, seed)
+    train, overlap = without_held_out(train, [validation, test], lambda item: item.key, str(path))
+    return Splits(str(path), train, validation, test, [overlap])
+
+
+SPLITS = {
+    "medqa": lambda profile, seed, path: _mcq("medqa", profile, seed, path),
+    "medmcqa": lambda profile, seed, path: _mcq("medmcqa", profile, seed, path),
+    "triage": _triage,
+    "imaging": _imaging,
+    "reasoning": _reasoning,
+}
 
 
 def triage_benchmark(mietic_path: str | Path | None = None) -> tuple[list, SkipReport]:
     """The 36-case triage benchmark: MIETIC's retained cases when you give the path to its
     sample file, else the course's 36 cases written in the same file format."""
     return triage.load_mietic(mietic_path or data_dir() / "triage/mietic_format_36.csv")
-
-
-def direct_splits(notes_dir: str | Path | None = None, seed: int = 0) -> Splits:
-    """The course's DiReCT-schema notes with their fixed splits, or your own DiReCT folder
-    split 80/10/10 by seed."""
-    if notes_dir is None:
-        folder = data_dir() / "direct"
-        fixed = json.loads((data_dir() / "direct/splits.json").read_text())
-        parts = {split: [direct.read_note(folder / p) for p in paths] for split, paths in fixed.items()}
-        return Splits("course notes data/direct (DiReCT schema)", parts["train"], parts["validation"],
-                      parts["test"])
-    notes = direct.read_notes(notes_dir)
-    train, held = split_holdout(notes, 0.2, seed)
-    validation, test = split_holdout(held, 0.5, seed)
-    return Splits(str(notes_dir), train, validation, test)
-
-
-def appropriateness_splits(csv_path: str | Path | None = None, seed: int = 0) -> Splits:
-    """The course's appropriateness pairs, or your own CSV split 80/10/10 by seed."""
-    if csv_path is None:
-        folder = data_dir() / "appropriateness"
-        parts = {split: appropriateness.load_appropriateness_csv(folder / f"{split}.csv")
-                 for split in ("train", "validation", "test")}
-        return Splits("course table data/appropriateness", parts["train"], parts["validation"], parts["test"])
-    items = appropriateness.load_appropriateness_csv(csv_path)
-    train, held = split_holdout(items, 0.2, seed)
-    validation, test = split_holdout(held, 0.5, seed)
-    train, overlap = without_held_out(train, [validation, test], lambda item: item.key, str(csv_path))
-    return Splits(str(csv_path), train, validation, test, [overlap])
 
 
 def without_held_out(train: list, held_out: list[list], key, source: str) -> tuple[list, SkipReport]:
@@ -132,11 +153,11 @@ def eval_sets(profile: Profile, seed: int = 0, mietic_path: str | Path | None = 
     cases can settle.
     """
     builders = {
-        "medqa": lambda: profile.cap_eval(mcq_splits(profile, seed, "medqa").test),
-        "medmcqa": lambda: profile.cap_eval(mcq_splits(profile, seed, "medmcqa").test),
+        "medqa": lambda: profile.cap_eval(splits("medqa", profile, seed).test),
+        "medmcqa": lambda: profile.cap_eval(splits("medmcqa", profile, seed).test),
         "triage": lambda: triage_benchmark(mietic_path)[0],
-        "imaging": lambda: profile.cap_eval(appropriateness_splits(appropriateness_csv, seed).test),
-        "reasoning": lambda: profile.cap_eval(direct_splits(direct_dir, seed).test),
+        "imaging": lambda: profile.cap_eval(splits("imaging", profile, seed, appropriateness_csv).test),
+        "reasoning": lambda: profile.cap_eval(splits("reasoning", profile, seed, direct_dir).test),
     }
     same_items = {"imaging_citations": "imaging"}  # the same pairs, asked with evidence snippets
     unknown = sorted(set(tasks) - set(builders) - set(same_items))

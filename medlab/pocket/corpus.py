@@ -21,13 +21,13 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from medlab.chat import render_chat
-from medlab.data.direct import Note, compose_note
-from medlab.data.direct_table import DIAGNOSES
-from medlab.data.imaging_table import CONDITIONS
-from medlab.data.mcq import write_question
-from medlab.data.mcq_facts import FACTS
-from medlab.data.triage import render_narrative, sample_case
+from medlab.data.generate.mcq import write_question
+from medlab.data.generate.notes import compose_note
+from medlab.data.generate.triage import render_narrative, sample_case
+from medlab.data.load.direct import Note
+from medlab.data.load.mcq import LETTERS
+from medlab.data.tables import CONDITIONS, DIAGNOSES, FACTS
+from medlab.pocket.chat import render_chat
 
 AGES = ["2-week-old", "6-week-old", "9-month-old", "2-year-old", "5-year-old", "11-year-old",
         "17-year-old", "24-year-old", "35-year-old", "48-year-old", "56-year-old", "63-year-old",
@@ -103,14 +103,14 @@ def triage_narrative(rng: random.Random) -> str:
 def question_stem(rng: random.Random) -> str:
     """An exam question with its four options, without saying which is right."""
     question, options, _ = write_question(rng, rng.choice(FACTS))
-    return question + " " + " ".join(f"{letter}. {o}" for letter, o in zip("ABCD", options, strict=True))
+    return question + " " + " ".join(f"{letter}. {o}" for letter, o in zip(LETTERS, options, strict=True))
 
 
 def imaging_scenario(rng: random.Random) -> str:
     """A scenario and a procedure from the appropriateness table, without the verdict."""
-    condition, variants, procedures, _ = rng.choice(CONDITIONS)
-    return (f"Condition: {condition}. Scenario: {rng.choice(variants)[0]}. "
-            f"Procedure: {rng.choice(list(procedures))}.")
+    row = rng.choice(CONDITIONS)
+    return (f"Condition: {row.condition}. Scenario: {rng.choice(row.variants).scenario}. "
+            f"Procedure: {rng.choice(list(row.ratings))}.")
 
 
 def clinical_note(rng: random.Random) -> str:
@@ -131,7 +131,7 @@ def teaching_point(rng: random.Random) -> str:
 
 
 def evidence_snippet(rng: random.Random) -> str:
-    return rng.choice(rng.choice(CONDITIONS)[3])
+    return rng.choice(rng.choice(CONDITIONS).evidence)
 
 
 # ---- chat chores: the conversation format, on tasks the course never grades ----------------------
@@ -164,12 +164,12 @@ def vitals_list_chore(rng: random.Random) -> str:
 
 def request_chore(rng: random.Random) -> str:
     """Name the condition or the procedure of an imaging request."""
-    condition, variants, procedures, _ = rng.choice(CONDITIONS)
-    procedure = rng.choice(list(procedures))
-    request = f"Condition: {condition}\nScenario: {rng.choice(variants)[0]}\nProcedure: {procedure}"
+    row = rng.choice(CONDITIONS)
+    procedure = rng.choice(list(row.ratings))
+    request = f"Condition: {row.condition}\nScenario: {rng.choice(row.variants).scenario}\nProcedure: {procedure}"
     if rng.random() < 0.5:
         return chore(f"Which procedure is requested?\n\n{request}", procedure)
-    return chore(f"Which condition is this request about?\n\n{request}", condition)
+    return chore(f"Which condition is this request about?\n\n{request}", row.condition)
 
 
 GENERATORS: tuple[Callable[[random.Random], str], ...] = (

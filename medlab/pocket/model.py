@@ -27,8 +27,8 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 
-from medlab.chat import CHAT_TEMPLATE, END_OF_TURN, REASONING_TAGS, ROLE_TOKENS
 from medlab.pocket import corpus
+from medlab.pocket.chat import CHAT_TEMPLATE, END_OF_TURN, REASONING_TAGS, ROLE_TOKENS
 
 BOS, EOS, UNK, PAD = "<s>", "</s>", "<unk>", "<pad>"
 BUILD_VERSION = 3  # bump whenever the build code changes what it writes, to retire old caches

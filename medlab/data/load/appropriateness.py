@@ -1,9 +1,9 @@
-"""Imaging appropriateness: condition + variant + procedure -> one of three categories.
+"""Imaging appropriateness: the item type, the radiation scale, and the CSV loader.
 
-The course generates its variant/procedure pairs from its own table (`imaging_table`), and
-reads a learner's own table from a CSV with the same columns. Each pair carries the 1-9
-rating, the relative radiation level, a gold rationale and short evidence snippets, which the
-"citations" reward variants place in the prompt.
+A pair is condition + variant + procedure, rated 1-9 and so placed in one of three
+categories. Each carries the relative radiation level, a gold rationale and short evidence
+snippets, which the "citations" reward variants place in the prompt. A learner's own table is
+read from a CSV with the same columns as the course's.
 
 Introduced in notebooks/01_data.ipynb.
 """
@@ -11,16 +11,35 @@ Introduced in notebooks/01_data.ipynb.
 from __future__ import annotations
 
 import csv
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from medlab.data.errors import DataError
-from medlab.data.imaging_table import CONDITIONS, RADIATION, radiation_level
 
 CATEGORIES = ("Usually Appropriate", "May Be Appropriate", "Usually Not Appropriate")
 DISAGREEMENT = "May Be Appropriate (Disagreement)"  # 4-6 with scattered panel votes
 CSV_COLUMNS = ("condition", "variant", "procedure", "appropriateness", "rating", "radiation_level",
                "rationale", "evidence")
+# Relative radiation level per procedure family, with its adult effective-dose band.
+RADIATION = {
+    "O": "0 mSv", "☢": "< 0.1 mSv", "☢☢": "0.1-1 mSv", "☢☢☢": "1-10 mSv", "☢☢☢☢": "10-30 mSv",
+}
+
+
+def radiation_level(procedure: str) -> str:
+    """The relative radiation level of a procedure, from its modality and body part."""
+    p = procedure.lower()
+    if p.startswith(("mri", "mr ")) or "ultrasound" in p or "echocardiography" in p:
+        return "O"
+    if "pet" in p:
+        return "☢☢☢☢"
+    if p.startswith("ct") and any(limb in p for limb in ("ankle", "foot", "knee", "shoulder")):
+        return "☢"  # CT of a limb keeps the trunk out of the beam
+    if p.startswith(("ct", "nuclear", "bone scan", "fluoroscopy", "v/q")) or "angiography" in p:
+        return "☢☢☢"
+    if any(part in p for part in ("mammograph", "spine", "pelvis", "abdomen", "hysterosalpingography")):
+        return "☢☢"
+    return "☢"  # radiography of the chest or a limb
 
 
 @dataclass(frozen=True)
@@ -48,47 +67,6 @@ def category_of(rating: int) -> str:
     if not 1 <= rating <= 9:
         raise ValueError(f"rating {rating} is outside 1-9")
     return CATEGORIES[0] if rating >= 7 else CATEGORIES[1] if rating >= 4 else CATEGORIES[2]
-
-
-def write_rationale(variant: str, point: str, procedure: str, rating: int, level: str) -> str:
-    """The gold reasoning for one pair: the scenario's teaching point, then the verdict's reason."""
-    dose = "no ionising radiation" if level == "O" else f"a radiation level of {RADIATION[level]}"
-    category = category_of(rating)
-    if category == CATEGORIES[0]:
-        why = f"{procedure} answers that question directly, with {dose}."
-    elif category == CATEGORIES[1]:
-        why = f"{procedure} can help in selected patients but is not the first choice; it carries {dose}."
-    else:
-        why = f"{procedure} is unlikely to change management here and carries {dose}."
-    return f"For {variant}, {point}. {why}"
-
-
-def generate_pairs() -> list[AppropriatenessItem]:
-    """Every variant x procedure pair of the course's table (30 x 3 x 6 = 540)."""
-    items = []
-    for condition, variants, procedures, evidence in CONDITIONS:
-        for index, (variant, point) in enumerate(variants):
-            for procedure, ratings in procedures.items():
-                level = radiation_level(procedure)
-                items.append(AppropriatenessItem(
-                    condition=condition, variant=variant, procedure=procedure,
-                    appropriateness=category_of(ratings[index]), rating=ratings[index],
-                    radiation_level=level,
-                    rationale=write_rationale(variant, point, procedure, ratings[index], level),
-                    evidence=tuple(evidence)))
-    return items
-
-
-def write_csv(items: list[AppropriatenessItem], path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for item in items:
-            row = asdict(item)
-            row["evidence"] = " | ".join(item.evidence)
-            writer.writerow(row)
 
 
 def load_appropriateness_csv(path: str | Path) -> list[AppropriatenessItem]:

@@ -1,4 +1,4 @@
-"""Multiple-choice medical QA in the MedQA and MedMCQA schemas.
+"""Multiple-choice medical QA in the MedQA and MedMCQA schemas: the item type and its loaders.
 
 Learners load the real sets from the hub by id; these machines read the course's own files,
 written in exactly the same schemas. Both go through one validation step, as in the MedLLM
@@ -10,14 +10,10 @@ Introduced in notebooks/01_data.ipynb.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from medlab.data.errors import DataError, SkipReport
-from medlab.data.mcq_facts import FACTS
+from medlab.data.errors import DataError, SkipReport, read_jsonl
 
 MEDQA_HUB_ID = "GBaker/MedQA-USMLE-4-options"
 MEDMCQA_HUB_ID = "openlifescienceai/medmcqa"
@@ -42,27 +38,6 @@ class MCQItem:
     @property
     def answer_text(self) -> str:
         return self.options[self.answer]
-
-
-# ---- loading ---------------------------------------------------------------------------------
-
-def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
-    """(line number, row) pairs from a JSON-lines file; a bad line raises with its number."""
-    path = Path(path)
-    if not path.exists():
-        raise DataError(path, None, None, "file not found")
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(path, number, None, f"not valid JSON ({error.msg}): fix or delete the line") from None
-        if not isinstance(row, dict):
-            raise DataError(path, number, None, "each line must be a JSON object")
-        rows.append((number, row))
-    return rows
 
 
 def hub_rows(hub_id: str, split: str) -> list[tuple[int, dict]]:
@@ -144,68 +119,3 @@ def medmcqa_item(row: dict, source: str, number: int) -> MCQItem:
     return MCQItem(id=str(row["id"]), question=row["question"].strip(), options=options,
                    answer=LETTERS[cop], source="medmcqa",
                    meta={"subject": row["subject_name"], "topic": row["topic_name"]})
-
-
-# ---- the course's own questions ----------------------------------------------------------------
-
-PATIENTS = ["A {age}-year-old man", "A {age}-year-old woman", "A {age}-year-old patient",
-            "A previously healthy {age}-year-old", "A retired teacher aged {age}"]
-SETTINGS = ["presents to the emergency department with", "comes to the clinic because of",
-            "is evaluated for", "is brought to hospital with", "reports"]
-STEMS = {
-    "diagnosis": ["Which of the following is the most likely diagnosis?",
-                  "What is the most likely diagnosis in this patient?",
-                  "Which diagnosis best explains these findings?"],
-    "treatment": ["Which of the following is the most appropriate treatment?",
-                  "What is the best initial pharmacotherapy?",
-                  "Which treatment should be given?"],
-    "next step": ["Which of the following is the most appropriate next step in management?",
-                  "What should be done next?",
-                  "Which is the best next step?"],
-    "organism": ["Which organism is the most likely cause?",
-                 "Which of the following pathogens is most likely responsible?",
-                 "What is the most likely causative organism?"],
-}
-
-
-def write_question(rng: random.Random, fact) -> tuple[str, list[str], int]:
-    """One question about `fact`: the text, four options in random order, the right index."""
-    kind, _, _, clues, answer, distractors = fact
-    patient = rng.choice(PATIENTS).format(age=rng.randint(20, 79))  # no "an 8..." article traps
-    question = f"{patient} {rng.choice(SETTINGS)} {rng.choice(clues)}. {rng.choice(STEMS[kind])}"
-    options = [answer, *rng.sample(distractors, 3)]
-    rng.shuffle(options)
-    return question, options, options.index(answer)
-
-
-def stable_id(text: str) -> str:
-    return hashlib.sha1(text.encode()).hexdigest()[:16]
-
-
-def generate_medqa_rows(n: int, seed: int) -> list[dict]:
-    """`n` questions in the MedQA schema, cycling through the fact table."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        fact = FACTS[i % len(FACTS)]
-        question, options, right = write_question(rng, fact)
-        lettered = dict(zip(LETTERS, options, strict=True))
-        rows.append({"question": question, "answer": options[right], "options": lettered,
-                     "meta_info": "step1" if fact[0] in ("organism", "treatment") else "step2&3",
-                     "answer_idx": LETTERS[right]})
-    return rows
-
-
-def generate_medmcqa_rows(n: int, seed: int, labelled: bool = True) -> list[dict]:
-    """`n` questions in the MedMCQA schema; `labelled=False` writes `cop = -1` like its test split."""
-    rng = random.Random(seed)
-    rows = []
-    for i in range(n):
-        fact = FACTS[i % len(FACTS)]
-        question, options, right = write_question(rng, fact)
-        rows.append({"id": stable_id(f"{seed}-{i}-{question}"), "question": question,
-                     "opa": options[0], "opb": options[1], "opc": options[2], "opd": options[3],
-                     "cop": right if labelled else -1, "choice_type": "single",
-                     "exp": f"The presentation of {fact[3][0]} points to {fact[4]}." if labelled else "",
-                     "subject_name": fact[1], "topic_name": fact[2]})
-    return rows

@@ -1,4 +1,4 @@
-"""Diagnostic reasoning notes in the DiReCT schema, and their conversion to target text.
+"""Diagnostic reasoning notes in the DiReCT schema: the note type, its reader, its target text.
 
 A DiReCT note is one JSON file. `input1`..`input6` hold the note's sections; one more key,
 `"<final diagnosis>$Intermedia_<n>"`, holds the physicians' reasoning tree:
@@ -131,30 +131,3 @@ def to_target_text(note: Note) -> str:
         lines.append(f"Step {number}: {step.rationale}")
         lines.append(f"Supporting evidence: {'; '.join(step.evidence)}")
     return "\n".join(lines)
-
-
-def compose_note(rng, row) -> dict:
-    """A DiReCT-schema note (the JSON dict) written from a `direct_table.Diagnosis` row.
-
-    The reasoning tree cites exactly the phrases placed in the note: the story in section 2,
-    one or two examination findings in section 5 (supporting the suspicion), and one or two
-    results in section 6 (confirming the final diagnosis).
-    """
-    pick = rng.randrange(len(row.stories))
-    story, story_why = row.stories[pick]
-    seen = rng.sample(row.findings, rng.randint(1, 2))
-    tested = rng.sample(row.results, rng.randint(1, 2))
-    note = {
-        "input1": row.complaints[pick],
-        "input2": f"{rng.randint(*row.ages)}-year-old {rng.choice(['man', 'woman'])} with {story}.",
-        "input3": rng.choice(row.history),
-        "input4": "Non-contributory.",
-        "input5": f"On examination, {' and '.join(finding for finding, _ in seen)}.",
-        "input6": " ".join(f"{result}." for result, _ in tested),
-    }
-    suspected = {f"{story_why}$Cause_1": {f"{story}$Input2": {}}}
-    for number, (finding, why) in enumerate(seen, start=2):
-        suspected[f"{why}$Cause_{number}"] = {f"{finding}$Input5": {}}
-    final = {f"{why}$Cause_{number}": {f"{result}$Input6": {}} for number, (result, why) in enumerate(tested, 1)}
-    final[f"{row.suspicion}$Intermedia_1"] = suspected
-    return {**note, f"{row.name}$Intermedia_2": final}

@@ -1,0 +1,1 @@
+"""The course's own rows, in the real datasets' schemas, written from `medlab.data.tables`."""
