@@ -105,7 +105,7 @@ _MEDQA = Task("medqa", prompts.mcq_messages, lambda i: i.answer, lambda r, i: pa
               {"tiny": 24, "t4": 512, "full": 1024}, base="large_model", labels=tuple(LETTERS))
 _IMAGING = Task("imaging", prompts.imaging_messages, lambda i: i.appropriateness,
                 lambda r, i: parsers.parse_appropriateness(r), parsers.has_think_answer_format,
-                choice_scores(CATEGORIES), "accuracy", {"tiny": 160, "t4": 768, "full": 1024},
+                choice_scores(CATEGORIES), "accuracy", {"tiny": 224, "t4": 768, "full": 1024},
                 labels=CATEGORIES, reference=lambda i: i.rationale)
 TASKS = {
     "medqa": _MEDQA,

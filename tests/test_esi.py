@@ -124,13 +124,26 @@ def test_every_generated_label_is_esi_level_of_its_fields(seed):
 def test_every_narrative_states_the_fields_that_decide(seed):
     for row in generate_cases(40, seed):
         case, text = row["case"], row["narrative"]
-        for fact in (describe_age(case["age_days"]), f"HR {case['heart_rate']}", f"RR {case['resp_rate']}",
-                     f"SpO2 {case['spo2']}%", f"temperature {case['temp_c']} C", case["mental_status"],
-                     *case["findings"], *case["high_risk"], *case["resources"]):
+        for fact in (describe_age(case["age_days"]), *stated_vitals(case), f"temperature {case['temp_c']} C",
+                     case["mental_status"], *case["findings"], *case["high_risk"], *case["resources"]):
             assert fact in text, (fact, text)
-        assert ("Pain cannot be assessed" if case["pain"] is None else f"Pain {case['pain']}/10") in text
+        assert stated_pain(case) in text
         for intervention in case["interventions"]:
             assert intervention.split()[0].lower()[:6] in text.lower(), (intervention, text)
+
+
+def stated_vitals(case: dict) -> list[str]:
+    """What a note must say of the vital signs: the numbers, or that there is nothing to measure."""
+    if case["heart_rate"] == 0:
+        return ["No pulse", "no recordable blood pressure", "not breathing"]
+    breathing = "not breathing" if case["resp_rate"] == 0 else f"RR {case['resp_rate']}"
+    return [f"HR {case['heart_rate']}", breathing, f"SpO2 {case['spo2']}%", f"BP {case['sbp']}/{case['dbp']}"]
+
+
+def stated_pain(case: dict) -> str:
+    if case["pain"] is not None:
+        return f"Pain {case['pain']}/10"
+    return "Too young to rate pain" if case["age_days"] < 4 * 365 else "Pain cannot be assessed"
 
 
 def test_rule_probes_obey_their_rules_and_trip_the_seed_regexes():

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # Decision point A. What counts as a life-saving intervention (performed or needed).
-# "chest tube" and "central line" are here because a patient who arrives with one placed for
-# resuscitation already had one (decompression, vasopressor access): ESI 1.
+# "chest tube" and "central line" follow the reproduced ESI system's rule bonus, not the
+# handbook, which counts neither vascular access nor a drain: what saved the patient was the
+# resuscitation they were placed for. The course's cases give them only to such patients.
 LIFE_SAVING = frozenset({
     "intubation", "surgical airway", "non-invasive ventilation", "bag-valve-mask ventilation",
     "defibrillation", "external pacing", "needle decompression", "chest tube",

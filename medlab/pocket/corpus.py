@@ -19,80 +19,48 @@ it) is the same on every machine.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 from medlab.data.generate.mcq import write_question
-from medlab.data.generate.notes import compose_note
+from medlab.data.generate.notes import compose_note, draw
 from medlab.data.generate.triage import render_narrative, sample_case
+from medlab.data.generate.words import with_article
 from medlab.data.load.direct import Note
 from medlab.data.load.mcq import LETTERS
 from medlab.data.tables import CONDITIONS, DIAGNOSES, FACTS
 from medlab.pocket.chat import render_chat
 
-AGES = ["2-week-old", "6-week-old", "9-month-old", "2-year-old", "5-year-old", "11-year-old",
-        "17-year-old", "24-year-old", "35-year-old", "48-year-old", "56-year-old", "63-year-old",
-        "71-year-old", "84-year-old", "92-year-old"]
-SEXES = [("man", "He", "his"), ("woman", "She", "her"), ("boy", "He", "his"),
-         ("girl", "She", "her"), ("patient", "They", "their")]
-COMPLAINTS = [
-    "crushing chest pain radiating to the left arm", "sudden shortness of breath",
-    "fever and productive cough", "a severe headache that began an hour ago",
-    "abdominal pain in the right lower quadrant", "a laceration to the forearm",
-    "an ankle injury after a fall", "new confusion noticed by family", "vomiting blood",
-    "palpitations and light-headedness", "weakness of the right arm and slurred speech",
-    "a sore throat for three days", "a rash on both legs", "back pain after lifting",
-    "a prescription refill request", "a dog bite to the hand", "wheezing that is not improving",
-    "painful urination", "swelling of the left calf", "a seizure at home",
-    "a stab wound to the abdomen", "an open fracture of the lower leg", "a cough and runny nose",
-    "ear pain", "a burn to the hand from boiling water", "syncope while standing",
-]
-HISTORY = ["hypertension", "type 2 diabetes", "asthma", "COPD", "atrial fibrillation",
-           "heart failure", "chronic kidney disease", "prior stroke", "tuberculosis treated years ago",
-           "hyperlipidemia", "epilepsy", "migraine", "GERD", "hypothyroidism", "no past history"]
-EXAM = ["bibasilar crackles", "expiratory wheeze", "a regular rhythm without murmur",
-        "an irregularly irregular pulse", "tenderness at McBurney's point", "a soft non-tender abdomen",
-        "left facial droop", "neck stiffness", "unilateral calf swelling", "clear lungs",
-        "jugular venous distension", "pitting oedema to the knees", "pale conjunctivae",
-        "a 3 cm gaping wound", "decreased breath sounds on the right", "a petechial rash"]
-RESULTS = ["troponin is elevated", "the ECG shows ST depression in the lateral leads",
-           "chest x-ray shows a right lower lobe consolidation", "BNP is markedly raised",
-           "D-dimer is elevated", "CT of the head shows no bleed", "white cell count is 15,000",
-           "lactate is 4.1", "haemoglobin is 7.2", "glucose is 42 mg/dL", "urinalysis shows nitrites",
-           "CT angiography shows a filling defect in a segmental artery",
-           "echocardiogram shows an ejection fraction of 30 percent",
-           "MRI shows periventricular white matter lesions", "sputum smear shows acid-fast bacilli"]
-REASONING = [
-    "{exam} together with a history of {hist} raises concern for decompensation.",
-    "Because {result}, the working diagnosis is revised.",
-    "The presence of {exam} is an important observation in this case.",
-    "A history of {hist} is relevant background for the current presentation.",
+# Sentences about the triage process itself: true of every case, so safe to mix with any.
+PROCESS = [
     "The triage nurse considers whether the patient needs an immediate intervention.",
     "Resources expected for this visit include laboratory tests and imaging.",
     "Vital signs are reviewed against the danger zone for the patient's age.",
 ]
-
-
-def _vitals(rng: random.Random) -> str:
-    temp = rng.choice([36.4, 36.9, 37.2, 37.8, 38.3, 38.9, 39.4, 40.1])
-    return (f"HR {rng.randint(48, 190)}, RR {rng.randint(10, 60)}, SpO2 {rng.randint(82, 100)}%, "
-            f"BP {rng.randint(70, 190)}/{rng.randint(40, 110)}, temperature {temp} C, "
-            f"pain {rng.randint(0, 10)}/10.")
+# Findings that are absent or normal explain by what they rule out; they never "point to" a
+# diagnosis, so `teaching_point` leaves them out of its summary.
+NEGATIVE = re.compile(r"\b(normal|no|not|negative|without|clear)\b", re.I)
 
 
 def case_history(rng: random.Random) -> str:
-    noun, pronoun, possessive = rng.choice(SEXES[:2])
-    return (f"Chief complaint: {rng.choice(COMPLAINTS)}. History of present illness: a "
-            f"{rng.choice(AGES[6:])} {noun} with {rng.choice(HISTORY)} and {rng.choice(HISTORY)} "
-            f"reports {rng.choice(COMPLAINTS)} for {rng.randint(1, 14)} days. "
-            f"Physical exam: {rng.choice(EXAM)} and {rng.choice(EXAM)}. "
-            f"Pertinent results: {rng.choice(RESULTS)}; {rng.choice(RESULTS)}. "
-            f"{pronoun} will be reassessed after {possessive} results return.")
+    """A short case history written from one diagnosis's table row, so its complaint, history,
+    findings and results belong together; the diagnosis itself is not named."""
+    row = rng.choice(DIAGNOSES)
+    pick = rng.randrange(len(row.stories))
+    story, _ = row.stories[pick]
+    findings = [finding for finding, _ in draw(rng, row.findings, 2, [], row.exclusive)]
+    result, _ = draw(rng, row.results, 1, findings, row.exclusive)[0]
+    patient = with_article(f"{rng.randint(*row.ages)}-year-old patient")
+    return (f"Chief complaint: {row.complaints[pick]}. History of present illness: {patient} with "
+            f"{story}. Past history: {rng.choice(row.history)} "
+            f"Physical exam: {' and '.join(findings)}. Pertinent results: {result}.")
 
 
 def reasoning_note(rng: random.Random) -> str:
-    lines = [rng.choice(REASONING).format(exam=rng.choice(EXAM), hist=rng.choice(HISTORY),
-                                          result=rng.choice(RESULTS)) for _ in range(3)]
-    return " ".join(lines)
+    """Reasoning sentences: what two findings of one diagnosis mean, and a triage step."""
+    row = rng.choice(DIAGNOSES)
+    pairs = draw(rng, [*row.stories, *row.findings, *row.results], 2, [], row.exclusive)
+    return " ".join([*(f"{why} ({finding})." for finding, why in pairs), rng.choice(PROCESS)])
 
 
 def triage_narrative(rng: random.Random) -> str:
@@ -102,7 +70,7 @@ def triage_narrative(rng: random.Random) -> str:
 
 def question_stem(rng: random.Random) -> str:
     """An exam question with its four options, without saying which is right."""
-    question, options, _ = write_question(rng, rng.choice(FACTS))
+    question, options, _, _ = write_question(rng, rng.choice(FACTS))
     return question + " " + " ".join(f"{letter}. {o}" for letter, o in zip(LETTERS, options, strict=True))
 
 
@@ -124,10 +92,12 @@ def teaching_point(rng: random.Random) -> str:
     """Textbook sentences about one diagnosis: what its findings mean, and which findings
     together point to it. General knowledge, as a hub model has read; no case is labelled."""
     row = rng.choice(DIAGNOSES)
-    pairs = rng.sample([*row.stories, *row.findings, *row.results], 3)
+    pairs = draw(rng, [*row.stories, *row.findings, *row.results], 3, [], row.exclusive)  # one patient's
     explained = " ".join(f"{why} ({finding})." for finding, why in pairs)
-    together = ", ".join(finding for finding, _ in pairs[:2])
-    return f"{explained} Findings such as {together} point to {row.name}."
+    positive = [finding for finding, _ in pairs if not NEGATIVE.search(finding)][:2]
+    if not positive:
+        return explained
+    return f"{explained} Findings such as {' and '.join(positive)} point to {row.name}."
 
 
 def evidence_snippet(rng: random.Random) -> str:
@@ -172,9 +142,14 @@ def request_chore(rng: random.Random) -> str:
     return chore(f"Which condition is this request about?\n\n{request}", row.condition)
 
 
+# Textbook sentences come three times in each cycle: they are the pocket model's medical
+# knowledge, what links a note's findings to a diagnosis. Measured with them once, reasoning SFT in
+# notebook 04 learnt the chain's form but named the same diagnosis for every held-out note; three
+# times, it named 27 of 32 right.
 GENERATORS: tuple[Callable[[random.Random], str], ...] = (
     triage_narrative, case_history, imaging_scenario, evidence_snippet, question_stem,
-    reasoning_note, clinical_note, teaching_point, vital_sign_chore, vitals_list_chore, request_chore,
+    reasoning_note, clinical_note, teaching_point, teaching_point, teaching_point, vital_sign_chore,
+    vitals_list_chore, request_chore,
 )
 
 

@@ -1,7 +1,8 @@
 """The course's own appropriateness pairs, written from its imaging table.
 
 Every condition x variant x procedure of `tables/imaging.json` becomes one pair, rated by
-the table and explained by a rationale built from the variant's teaching point.
+the table and explained by a rationale built from the variant's teaching point and what the
+procedure shows in that condition.
 
 Introduced in notebooks/01_data.ipynb.
 """
@@ -20,20 +21,27 @@ from medlab.data.load.appropriateness import (
     category_of,
     radiation_level,
 )
-from medlab.data.tables import CONDITIONS
+from medlab.data.tables import CONDITIONS, Variant
+
+# The verdict and its reason, one per category: what a rating of that band means for the request.
+VERDICTS = {
+    CATEGORIES[0]: "Usually appropriate: it is a recommended test for this scenario",
+    CATEGORIES[1]: "May be appropriate: it helps in selected patients but is not the first choice",
+    CATEGORIES[2]: "Usually not appropriate: it is unlikely to change management here",
+}
 
 
-def write_rationale(variant: str, point: str, procedure: str, rating: int, level: str) -> str:
-    """The gold reasoning for one pair: the scenario's teaching point, then the verdict's reason."""
-    dose = "no ionising radiation" if level == "O" else f"a radiation level of {RADIATION[level]}"
-    category = category_of(rating)
-    if category == CATEGORIES[0]:
-        why = f"{procedure} answers that question directly, with {dose}."
-    elif category == CATEGORIES[1]:
-        why = f"{procedure} can help in selected patients but is not the first choice; it carries {dose}."
-    else:
-        why = f"{procedure} is unlikely to change management here and carries {dose}."
-    return f"For {variant}, {point}. {why}"
+def write_rationale(variant: Variant, procedure: str, role: str, rating: int, level: str) -> str:
+    """The gold reasoning for one pair: the scenario's teaching point, what the procedure does in
+    this condition, then the verdict with its reason and the radiation dose.
+
+    Saying what the procedure shows keeps an appropriate test from being praised for more than it
+    does (a chest radiograph helps in suspected embolism, but cannot show the clot).
+    """
+    # The dose in words: the level's symbols stay in the CSV column, and read as noise in prose.
+    dose = "no ionising radiation" if level == "O" else f"an effective dose of {RADIATION[level]}"
+    return (f"For {variant.scenario}, {variant.teaching_point}. {procedure} {role}. "
+            f"{VERDICTS[category_of(rating)]}, with {dose}.")
 
 
 def generate_pairs() -> list[AppropriatenessItem]:
@@ -47,8 +55,7 @@ def generate_pairs() -> list[AppropriatenessItem]:
                     condition=row.condition, variant=variant.scenario, procedure=procedure,
                     appropriateness=category_of(ratings[index]), rating=ratings[index],
                     radiation_level=level,
-                    rationale=write_rationale(variant.scenario, variant.teaching_point, procedure, ratings[index],
-                                              level),
+                    rationale=write_rationale(variant, procedure, row.roles[procedure], ratings[index], level),
                     evidence=tuple(row.evidence)))
     return items
 

@@ -15,12 +15,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from medlab.data.esi import TriageCase, esi_level
+from medlab.data.generate.words import with_article
 from medlab.data.load.triage import MIETIC_SAMPLE_HEADER
 
 # Chief complaints, grouped by the decision point they usually end at, so that generated cases
 # read like real presentations; the label still comes from esi_level alone.
 COMPLAINTS = {
-    1: ["a cardiac arrest"],  # replaced by the story of the case's ESI 1 trigger
     2: ["chest pain", "a severe headache", "palpitations", "a fall from a ladder", "abdominal pain"],
     3: ["abdominal pain", "fever and cough", "shortness of breath", "back pain with fever",
         "vomiting and diarrhoea", "a fainting episode"],
@@ -28,38 +28,46 @@ COMPLAINTS = {
     5: ["a request for a prescription refill", "a rash", "stitches due for removal", "an insect bite",
         "cold symptoms"],
 }
-PAEDIATRIC_COMPLAINTS = {
+INFANT_COMPLAINTS = {  # up to 3 years: what a parent brings a baby or toddler in with
     2: ["fever and poor feeding", "fever and a rash that does not blanch", "fever and irritability"],
     3: ["vomiting and fewer wet nappies", "cough and fever", "fever and ear pulling"],
     4: ["ear pain", "a minor fall with a swollen wrist", "cough for three days"],
     5: ["a mild rash", "a cold", "a check of a healing scrape"],
 }
-# An ESI 1 trigger and the complaints it goes with, so the story and the physiology agree.
-ESI1_STORIES = {
-    "intubation": ["respiratory failure", "overdose with decreased responsiveness",
-                   "major trauma after a motorcycle crash"],
-    "chest tube": ["major trauma after a motorcycle crash", "a stab wound to the chest"],
-    "central line": ["septic shock"],
-    "defibrillation": ["a cardiac arrest"],
-    "bag-valve-mask ventilation": ["respiratory failure"],
-    "naloxone for altered mentation": ["overdose with decreased responsiveness"],
-    "vasopressors": ["septic shock"],
-    "major fluid resuscitation": ["septic shock", "major trauma after a motorcycle crash"],
-    "pulseless": ["a cardiac arrest"],
-    "apneic": ["respiratory failure"],
-    "severe respiratory distress": ["anaphylaxis with stridor", "a severe asthma attack"],
-    "unresponsive": ["overdose with decreased responsiveness", "a collapse at home"],
-    "hypoxia": ["respiratory failure", "shortness of breath"],
+CHILD_COMPLAINTS = {  # 4 to 8 years
+    2: ["fever and a rash that does not blanch", "a fall from a climbing frame", "abdominal pain and vomiting"],
+    3: ["abdominal pain", "cough and fever", "vomiting and diarrhoea"],
+    4: ["ear pain", "a sore throat", "a minor fall with a swollen wrist"],
+    5: ["a mild rash", "a cold", "a check of a healing scrape"],
 }
-# High-risk situations with the complaint they come with; the third item limits the sex.
+# ESI 1 triggers. Each comes with the stories it fits (story, youngest age in years), and
+# `_physiology` sets the vital signs and mental status that go with it, so the trigger, the
+# story and the numbers agree.
+ESI1_STORIES = {
+    "intubation": [("respiratory failure", 0), ("an overdose with decreased responsiveness", 13),
+                   ("major trauma after a motorcycle crash", 16)],
+    "chest tube": [("major trauma after a motorcycle crash", 16), ("a stab wound to the chest", 14)],
+    "central line": [("septic shock", 0)],
+    "defibrillation": [("a cardiac arrest", 0)],
+    "bag-valve-mask ventilation": [("respiratory failure", 0)],
+    "naloxone for altered mentation": [("an overdose with decreased responsiveness", 13)],
+    "vasopressors": [("septic shock", 0)],
+    "major fluid resuscitation": [("septic shock", 0), ("major trauma after a motorcycle crash", 16)],
+    "pulseless": [("a cardiac arrest", 0)],
+    "apneic": [("respiratory failure", 0)],
+    "severe respiratory distress": [("anaphylaxis with stridor", 0), ("a severe asthma attack", 2)],
+    "unresponsive": [("an overdose with decreased responsiveness", 13), ("a collapse at home", 40)],
+    "hypoxia": [("respiratory failure", 0), ("shortness of breath", 0)],
+}
+# High-risk situations: (complaint, risk, sex or None, youngest and oldest age in years).
 HIGH_RISK_STORIES = [
-    ("crushing chest pain", "chest pain suspicious for ACS", None),
-    ("sudden weakness of one side", "stroke symptoms", None),
-    ("a fall with a deformed lower leg", "open fracture", None),
-    ("a stab wound", "penetrating trauma", None),
-    ("suicidal thoughts", "suicidal ideation with a plan", None),
-    ("lower abdominal pain and a missed period", "possible ectopic pregnancy", "female"),
-    ("vomiting blood", "GI bleeding", None),
+    ("crushing chest pain", "chest pain suspicious for ACS", None, 35, 120),
+    ("sudden weakness of one side", "stroke symptoms", None, 40, 120),
+    ("a fall with a deformed lower leg", "open fracture", None, 6, 120),
+    ("a stab wound", "penetrating trauma", None, 14, 120),
+    ("suicidal thoughts", "suicidal ideation with a plan", None, 12, 120),
+    ("lower abdominal pain and a missed period", "possible ectopic pregnancy", "female", 15, 48),
+    ("vomiting blood", "GI bleeding", None, 18, 120),
 ]
 ESI1_INTERVENTIONS = ["intubation", "chest tube", "central line", "defibrillation",
                       "bag-valve-mask ventilation", "naloxone for altered mentation", "vasopressors",
@@ -70,36 +78,54 @@ MULTI_RESOURCES = ["labs", "ECG", "x-ray", "CT", "ultrasound", "IV fluids", "IV 
 SINGLE_RESOURCES = ["x-ray", "labs", "simple procedure", "IM medication", "nebulised medication"]
 NON_RESOURCES = ["oral medication", "tetanus shot", "prescription refill", "point-of-care test",
                  "simple wound care", "splint", "crutches"]
-# Normal vital signs per age band: (HR low, HR high, RR low, RR high); danger zones lie above.
-NORMAL_VITALS = {"neonate": (110, 160, 30, 48), "infant": (105, 165, 28, 46),
-                 "toddler": (90, 150, 22, 36), "child": (70, 125, 18, 28), "adult": (58, 98, 12, 19)}
+# Normal vital signs per age band: heart rate, respiratory rate, systolic and diastolic pressure,
+# each (low, high). Danger zones (medlab.data.esi) lie above the rates.
+NORMAL_VITALS = {
+    "neonate": {"hr": (110, 160), "rr": (30, 48), "sbp": (60, 85), "dbp": (30, 50)},
+    "infant": {"hr": (105, 165), "rr": (28, 46), "sbp": (70, 100), "dbp": (35, 60)},
+    "toddler": {"hr": (90, 150), "rr": (22, 36), "sbp": (85, 110), "dbp": (45, 70)},
+    "child": {"hr": (70, 125), "rr": (18, 28), "sbp": (90, 115), "dbp": (55, 75)},
+    "adolescent": {"hr": (58, 98), "rr": (12, 19), "sbp": (95, 125), "dbp": (55, 80)},
+    "adult": {"hr": (58, 98), "rr": (12, 19), "sbp": (100, 145), "dbp": (60, 90)},
+}
 AGE_BANDS = [("neonate", 7, 28), ("infant", 29, 89), ("toddler", 120, 3 * 365),
-             ("child", 4 * 365, 8 * 365 - 1), ("adult", 9 * 365, 92 * 365)]
-AGE_WEIGHTS = [0.05, 0.06, 0.12, 0.09, 0.68]
+             ("child", 4 * 365, 8 * 365 - 1), ("adolescent", 9 * 365, 16 * 365 - 1), ("adult", 16 * 365, 92 * 365)]
+AGE_WEIGHTS = [0.05, 0.06, 0.12, 0.09, 0.08, 0.60]
+SELF_RATED_PAIN_FROM_YEARS = 4  # younger children cannot rate their pain on a 0-10 scale
+FEVER_C = (38.1, 39.0)  # the temperature a complaint of fever comes with
+
+
+def years(age_days: int) -> float:
+    return age_days / 365
 
 
 def sample_case(rng: random.Random, target: int) -> TriageCase:
-    """A plausible case aimed at ESI `target`; `esi_level` still decides its real label."""
+    """A plausible case aimed at ESI `target`; `esi_level` still decides its real label.
+
+    Vital signs, pain assessment and complaints follow the patient's age band.
+    """
     band, low, high = rng.choices(AGE_BANDS, weights=AGE_WEIGHTS)[0]
     if target <= 2 and band != "adult" and rng.random() < 0.5:
         band, low, high = AGE_BANDS[-1]  # keep most urgent cases adult, as in real departments
-    hr_lo, hr_hi, rr_lo, rr_hi = NORMAL_VITALS[band]
+    normal = NORMAL_VITALS[band]
+    age_days = rng.randint(low, high)
     fields = dict(
-        age_days=rng.randint(low, high), sex=rng.choice(["female", "male"]),
-        complaint=rng.choice(_complaints(band, target)), heart_rate=rng.randint(hr_lo, hr_hi),
-        resp_rate=rng.randint(rr_lo, rr_hi), spo2=rng.randint(95, 100),
-        temp_c=round(rng.uniform(36.3, 37.6), 1), sbp=rng.randint(100, 145), dbp=rng.randint(60, 90),
-        pain=rng.choice([None, 0, 1, 2, 3, 4, 5, 6]) if band != "adult" else rng.randint(0, 6),
+        age_days=age_days, sex=rng.choice(["female", "male"]),
+        complaint=rng.choice(_complaints(band, max(target, 2))), heart_rate=rng.randint(*normal["hr"]),
+        resp_rate=rng.randint(*normal["rr"]), spo2=rng.randint(95, 100),
+        temp_c=round(rng.uniform(36.3, 37.6), 1), sbp=rng.randint(*normal["sbp"]), dbp=rng.randint(*normal["dbp"]),
+        pain=rng.randint(0, 6) if years(age_days) >= SELF_RATED_PAIN_FROM_YEARS else None,
     )
     if rng.random() < 0.3:
         fields["interventions"] = (rng.choice(BENIGN_INTERVENTIONS),)
     if target == 1:
-        _make_esi1(rng, fields)
+        _make_esi1(rng, fields, rng.choice(_esi1_triggers(rng)))
     elif target == 2 and band in ("neonate", "infant") and rng.random() < 0.5:
         fields["temp_c"] = round(rng.uniform(38.2, 39.6), 1)  # fever before 3 months: ESI 2
+        fields["complaint"] = rng.choice(["fever and poor feeding", "fever and irritability"])
         fields["resources"] = ("labs", "x-ray")
     elif target == 2:
-        _make_esi2(rng, fields, hr_hi, rr_hi)
+        _make_esi2(rng, fields, normal)
     elif target == 3:
         fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, rng.randint(2, 4)))
     elif target == 4:
@@ -108,56 +134,105 @@ def sample_case(rng: random.Random, target: int) -> TriageCase:
         fields["resources"] = _extras(rng)
     if target >= 4 and band == "toddler" and rng.random() < 0.3:
         fields["temp_c"] = round(rng.uniform(39.1, 40.2), 1)  # the 3-month-to-3-year fever rule
-    return TriageCase(**fields)
+        fields["complaint"] = rng.choice(["fever and ear pulling", "fever and a runny nose"])
+    return TriageCase(**_fever_if_complained(rng, fields))
+
+
+def _fever_if_complained(rng, fields: dict) -> dict:
+    """A complaint of fever comes with a temperature of 38 C or more."""
+    if "fever" in fields["complaint"] and fields["temp_c"] < 38.0:
+        fields["temp_c"] = round(rng.uniform(*FEVER_C), 1)
+    return fields
 
 
 def _complaints(band: str, target: int) -> list[str]:
-    if band in ("neonate", "infant", "toddler") and target in PAEDIATRIC_COMPLAINTS:
-        return PAEDIATRIC_COMPLAINTS[target]
-    return COMPLAINTS[target]
+    if band in ("neonate", "infant", "toddler"):
+        return INFANT_COMPLAINTS[target]
+    if band == "adolescent":  # no repeat prescriptions of their own yet
+        return [c for c in COMPLAINTS[target] if "prescription" not in c]
+    return CHILD_COMPLAINTS[target] if band == "child" else COMPLAINTS[target]
 
 
-def _make_esi1(rng, fields):
+def _esi1_triggers(rng) -> list[str]:
     how = rng.choice(["intervention", "intervention", "finding", "unresponsive", "hypoxia"])
     if how == "intervention":
-        trigger = rng.choice(ESI1_INTERVENTIONS)
+        return ESI1_INTERVENTIONS
+    if how == "finding":
+        return ["apneic", "pulseless", "severe respiratory distress"]
+    return [how]
+
+
+def _make_esi1(rng, fields, trigger: str) -> None:
+    """Make the case ESI 1 through `trigger`, with a story its patient's age allows and the
+    physiology the trigger implies."""
+    stories = [story for story, youngest in ESI1_STORIES[trigger] if years(fields["age_days"]) >= youngest]
+    if not stories:  # stories for older patients only: make the patient an adult old enough for one
+        youngest = min(youngest for _, youngest in ESI1_STORIES[trigger])
+        fields["age_days"] = rng.randint(max(20, youngest) * 365, 80 * 365)
+        stories = [story for story, least in ESI1_STORIES[trigger] if years(fields["age_days"]) >= least]
+        fields.update(sbp=rng.randint(100, 145), dbp=rng.randint(60, 90), pain=rng.randint(0, 6))
+    if trigger in ESI1_INTERVENTIONS:
         fields["interventions"] = (trigger,)
-        if trigger in ("intubation", "bag-valve-mask ventilation", "naloxone for altered mentation",
-                       "defibrillation"):
-            fields["mental_status"], fields["pain"] = "unresponsive", None
-        else:  # shock or major trauma: drowsy, fast and soft, whatever else is true
-            fields["mental_status"] = "lethargic"
-            fields["heart_rate"] = max(fields["heart_rate"], rng.randint(115, 150))
-            fields["sbp"], fields["dbp"] = rng.randint(70, 90), rng.randint(35, 55)
-    elif how == "finding":
-        trigger = rng.choice(["apneic", "pulseless", "severe respiratory distress"])
+    elif trigger in ("apneic", "pulseless", "severe respiratory distress"):
         fields["findings"] = (trigger,)
-        if trigger != "severe respiratory distress":
-            fields["mental_status"], fields["pain"] = "unresponsive", None
-    elif how == "unresponsive":
-        trigger = "unresponsive"
-        fields["mental_status"], fields["pain"] = "unresponsive", None
-    else:
-        trigger = "hypoxia"
-        fields["spo2"] = rng.randint(78, 89)
-    fields["complaint"] = rng.choice(ESI1_STORIES[trigger])
+    fields["complaint"] = rng.choice(stories)
+    fields["temp_c"] = round(rng.uniform(36.3, 37.6), 1)  # the story decides; septic shock adds fever
+    _physiology(rng, fields, trigger)
     fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, 3))
 
 
-def _make_esi2(rng, fields, hr_hi, rr_hi):
+def _physiology(rng, fields, trigger: str) -> None:
+    """Vital signs and mental status that agree with an ESI 1 trigger."""
+    hr_high, rr_high = _normal_high(fields["age_days"])
+    if trigger == "pulseless":  # cardiac arrest: nothing to measure
+        fields.update(heart_rate=0, resp_rate=0, sbp=0, dbp=0, spo2=0, mental_status="unresponsive", pain=None)
+    elif trigger == "apneic":
+        fields.update(resp_rate=0, spo2=rng.randint(70, 85), mental_status="unresponsive", pain=None)
+    elif trigger in ("intubation", "bag-valve-mask ventilation", "defibrillation", "unresponsive"):
+        fields.update(mental_status="unresponsive", pain=None)
+        if "overdose" in fields["complaint"] and trigger == "unresponsive":
+            fields["resp_rate"] = rng.randint(5, 9)  # opioids slow breathing
+    elif trigger == "naloxone for altered mentation":
+        fields.update(mental_status="lethargic", resp_rate=rng.randint(6, 10))
+    elif trigger in ("severe respiratory distress", "hypoxia"):
+        fields.update(resp_rate=rr_high + rng.randint(10, 20), heart_rate=hr_high + rng.randint(10, 30),
+                      spo2=rng.randint(80, 89) if trigger == "hypoxia" else rng.randint(84, 91))
+    else:  # shock or major trauma, on which a chest tube, central line, pressors or fluids were started
+        fields.update(mental_status="lethargic", heart_rate=hr_high + rng.randint(20, 45),
+                      resp_rate=rr_high + rng.randint(4, 12))
+        fields["sbp"] = rng.randint(60, 85) if years(fields["age_days"]) >= 9 else rng.randint(50, 70)
+        fields["dbp"] = rng.randint(30, 50)
+        if fields["complaint"] == "septic shock":
+            fields["temp_c"] = round(rng.uniform(38.6, 40.2), 1)
+        if trigger == "chest tube":
+            fields["spo2"] = rng.randint(88, 94)
+
+
+def _normal_high(age_days: int) -> tuple[int, int]:
+    band = next(name for name, low, high in reversed(AGE_BANDS) if age_days >= low)
+    return NORMAL_VITALS[band]["hr"][1], NORMAL_VITALS[band]["rr"][1]
+
+
+def _make_esi2(rng, fields, normal):
     how = rng.choice(["high risk", "high risk", "mental", "pain", "danger vitals"])
-    if how == "high risk":
-        stories = [s for s in HIGH_RISK_STORIES if s[2] in (None, fields["sex"])]
-        fields["complaint"], risk, _ = rng.choice(stories)
+    stories = high_risk_stories(fields["age_days"], fields["sex"])
+    if how == "high risk" and stories:
+        fields["complaint"], risk, *_ = rng.choice(stories)
         fields["high_risk"] = (risk,)
-    elif how == "mental":
+    elif how == "mental" or (how == "high risk" and not stories):
         fields["mental_status"] = rng.choice(["confused", "lethargic", "disoriented"])
     elif how == "pain" and fields["pain"] is not None:
         fields["pain"] = rng.randint(7, 10)
     else:
-        fields["heart_rate"] = hr_hi + rng.randint(25, 45)
-        fields["resp_rate"] = rr_hi + rng.randint(5, 12)
+        fields["heart_rate"] = normal["hr"][1] + rng.randint(25, 45)
+        fields["resp_rate"] = normal["rr"][1] + rng.randint(5, 12)
     fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, rng.randint(2, 3)))
+
+
+def high_risk_stories(age_days: int, sex: str, risk: str | None = None) -> list[tuple]:
+    """The high-risk stories that fit a patient of this age and sex (and this risk, if given)."""
+    return [story for story in HIGH_RISK_STORIES
+            if story[2] in (None, sex) and story[3] <= years(age_days) <= story[4] and risk in (None, story[1])]
 
 
 def _extras(rng) -> tuple[str, ...]:
@@ -191,6 +266,10 @@ INTERVENTION_PHRASES = {
 }
 
 
+FINDING_PHRASES = {"apneic": "apneic", "pulseless": "pulseless",
+                   "severe respiratory distress": "in severe respiratory distress"}
+
+
 def render_narrative(case: TriageCase, rng: random.Random, vitals: bool = True) -> str:
     """The case as a triage note: every field that ESI decides on is stated in words.
 
@@ -198,20 +277,16 @@ def render_narrative(case: TriageCase, rng: random.Random, vitals: bool = True) 
     them in columns of their own.
     """
     noun, pronoun = describe_person(case)
-    arrival = rng.choice(["arrives by ambulance with", "presents with", "is brought in with",
-                          "walks in with"])
-    pain = "Pain cannot be assessed." if case.pain is None else f"Pain {case.pain}/10."
     parts = [
-        f"A {describe_age(case.age_days)} {noun} {arrival} {case.complaint}.",
+        f"{with_article(describe_age(case.age_days))} {noun} {rng.choice(arrivals(case))} {case.complaint}.",
         f"{pronoun} is {case.mental_status}.",
     ]
     if vitals:
-        parts.append(f"HR {case.heart_rate}, RR {case.resp_rate}, SpO2 {case.spo2}%, "
-                     f"BP {case.sbp}/{case.dbp}, temperature {case.temp_c} C. {pain}")
+        parts.append(f"{describe_vitals(case)} {describe_pain(case)}")
     for intervention in case.interventions:
         parts.append(f"{pronoun} {INTERVENTION_PHRASES[intervention]}.")
     if case.findings:
-        parts.append(f"On arrival {pronoun.lower()} is {' and '.join(case.findings)}.")
+        parts.append(f"On arrival {pronoun.lower()} is {' and '.join(FINDING_PHRASES[f] for f in case.findings)}.")
     if case.high_risk:
         parts.append(f"Concern for {', '.join(case.high_risk)}.")
     if case.resources:
@@ -219,6 +294,34 @@ def render_narrative(case: TriageCase, rng: random.Random, vitals: bool = True) 
     else:
         parts.append("No tests or treatments are expected.")
     return " ".join(parts)
+
+
+def arrivals(case: TriageCase) -> list[str]:
+    """How this patient can arrive: babies are carried, the critically ill come by ambulance."""
+    if case.mental_status == "unresponsive" or case.findings or set(case.interventions) & set(ESI1_INTERVENTIONS):
+        return ["arrives by ambulance with", "is brought in by paramedics with"]
+    if years(case.age_days) < 2:
+        return ["is carried in by a parent with", "is brought in by a parent with", "arrives by ambulance with"]
+    if years(case.age_days) < 9:
+        return ["is brought in by a parent with", "presents with", "arrives by ambulance with"]
+    return ["arrives by ambulance with", "presents with", "is brought in with", "walks in with"]
+
+
+def describe_vitals(case: TriageCase) -> str:
+    """The vital signs, saying "no pulse" or "not breathing" rather than printing a zero."""
+    if case.heart_rate == 0:
+        return f"No pulse, no recordable blood pressure, not breathing, temperature {case.temp_c} C."
+    rate = "not breathing" if case.resp_rate == 0 else f"RR {case.resp_rate}"
+    return (f"HR {case.heart_rate}, {rate}, SpO2 {case.spo2}%, BP {case.sbp}/{case.dbp}, "
+            f"temperature {case.temp_c} C.")
+
+
+def describe_pain(case: TriageCase) -> str:
+    if case.pain is not None:
+        return f"Pain {case.pain}/10."
+    if years(case.age_days) < SELF_RATED_PAIN_FROM_YEARS:
+        return "Too young to rate pain."
+    return "Pain cannot be assessed."
 
 
 def gold_reasoning(trail: tuple[str, ...], level: int) -> str:
@@ -242,21 +345,38 @@ def generate_cases(n: int, seed: int, prefix: str = "esi") -> list[dict]:
 def rule_probe_cases(seed: int) -> list[dict]:
     """Cases that test the three rules the ESI GRPO system was tuned for, one kind each.
 
-    Placed intubation / chest tube / central line -> 1; open fracture or penetrating
-    trauma -> 2 at most; pain >= 7 -> 2 at most.
+    Placed intubation / chest tube / central line -> 1 (the reproduced system's rule: patients
+    who arrive with one placed during resuscitation, with the story and vital signs that go
+    with it; the ESI handbook itself counts the resuscitation, not the line or the drain);
+    open fracture or penetrating trauma -> 2 at most; pain >= 7 -> 2 at most.
     """
     rng = random.Random(seed)
     rows = []
     for i, intervention in enumerate(["intubation", "chest tube", "central line"] * 4):
-        case = _with(sample_case(rng, 3), interventions=(intervention,))
-        rows.append(_labelled(case, rng, f"probe-lsi-{i:02d}", "life-saving intervention placed"))
+        fields = asdict(sample_case(rng, 3))
+        _make_esi1(rng, fields, intervention)
+        rows.append(_labelled(TriageCase(**fields), rng, f"probe-lsi-{i:02d}", "life-saving intervention placed"))
     for i, risk in enumerate(["open fracture", "penetrating trauma"] * 6):
-        case = _with(sample_case(rng, 3), high_risk=(risk,))
+        case = _adult(rng, sample_case(rng, 3))
+        complaint, *_ = rng.choice(high_risk_stories(case.age_days, case.sex, risk))
+        case = _with(case, complaint=complaint, high_risk=(risk,))
         rows.append(_labelled(case, rng, f"probe-injury-{i:02d}", "open injury"))
     for i in range(12):
-        case = _with(sample_case(rng, 4), pain=rng.randint(7, 10))
+        case = _with(_adult(rng, sample_case(rng, 4)), pain=rng.randint(7, 10))
         rows.append(_labelled(case, rng, f"probe-pain-{i:02d}", "severe pain"))
     return rows
+
+
+def _adult(rng, case: TriageCase) -> TriageCase:
+    """`case` as an adult's, with adult vital signs: the injury and pain probes need one."""
+    if years(case.age_days) >= 18:
+        return case
+    normal = NORMAL_VITALS["adult"]
+    fields = dict(age_days=rng.randint(18 * 365, 80 * 365), complaint=rng.choice(COMPLAINTS[3]),
+                  heart_rate=rng.randint(*normal["hr"]), resp_rate=rng.randint(*normal["rr"]),
+                  sbp=rng.randint(*normal["sbp"]), dbp=rng.randint(*normal["dbp"]), pain=rng.randint(0, 6),
+                  temp_c=round(rng.uniform(36.3, 37.6), 1))
+    return _with(case, **_fever_if_complained(rng, fields))
 
 
 def _with(case: TriageCase, **changes) -> TriageCase:
@@ -290,14 +410,19 @@ def mietic_format_rows(seed: int, quota: dict[int, int] = MIETIC36_LEVELS, remov
             removed -= 1
         pain = "uta" if case.pain is None else str(case.pain)
         rows.append({
-            "acuity": str(level), "chiefcomplaint": case.complaint, "heartrate": str(case.heart_rate),
-            "resprate": str(case.resp_rate), "o2sat": str(case.spo2), "sbp": str(case.sbp),
-            "dbp": str(case.dbp), "temperature": f"{case.temp_c * 9 / 5 + 32:.1f}", "pain": pain,
+            "acuity": str(level), "chiefcomplaint": case.complaint, "heartrate": measured(case.heart_rate),
+            "resprate": str(case.resp_rate), "o2sat": measured(case.spo2), "sbp": measured(case.sbp),
+            "dbp": measured(case.dbp), "temperature": f"{case.temp_c * 9 / 5 + 32:.1f}", "pain": pain,
             "tiragecase": render_narrative(case, rng, vitals=False),
             "expert_1": "agree" if keep else "disagree", "expert_2": "agree" if keep else "unclear",
             "Final Decision": "RETAIN" if keep else "REMOVE",
         })
     return rows
+
+
+def measured(value: int) -> str:
+    """A vital sign as MIETIC writes it: blank when nothing could be measured (no pulse)."""
+    return str(value) if value else ""
 
 
 def write_mietic_sample(rows: list[dict], path: str | Path) -> None:

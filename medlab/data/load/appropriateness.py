@@ -26,20 +26,32 @@ RADIATION = {
 }
 
 
+# Procedures above 10 mSv: PET/CT; CT covering chest, abdomen and pelvis in one run, or the kidneys
+# in several contrast phases; SPECT myocardial perfusion, which images at rest and under stress;
+# and white-cell scans, counted as indium-111 labelled (technetium-labelled cells give less).
+HIGHEST_DOSE = ("pet", "ct angiography chest abdomen pelvis", "ct urography", "myocardial perfusion", "white cell")
+
+
 def radiation_level(procedure: str) -> str:
-    """The relative radiation level of a procedure, from its modality and body part."""
+    """The relative radiation level of a procedure, from its modality and body part.
+
+    >>> [radiation_level(p) for p in ("CT urography", "Radiography lumbar spine", "Radiography cervical spine")]
+    ['☢☢☢☢', '☢☢☢', '☢☢']
+    """
     p = procedure.lower()
     if p.startswith(("mri", "mr ")) or "ultrasound" in p or "echocardiography" in p:
         return "O"
-    if "pet" in p:
+    if any(name in p for name in HIGHEST_DOSE):
         return "☢☢☢☢"
     if p.startswith("ct") and any(limb in p for limb in ("ankle", "foot", "knee", "shoulder")):
         return "☢"  # CT of a limb keeps the trunk out of the beam
     if p.startswith(("ct", "nuclear", "bone scan", "fluoroscopy", "v/q")) or "angiography" in p:
         return "☢☢☢"
+    if "lumbar spine" in p:
+        return "☢☢☢"  # lateral views pass through the whole depth of the lower trunk
     if any(part in p for part in ("mammograph", "spine", "pelvis", "abdomen", "hysterosalpingography")):
         return "☢☢"
-    return "☢"  # radiography of the chest or a limb
+    return "☢"  # radiography of the chest, the skull, the neck or a limb
 
 
 @dataclass(frozen=True)
