@@ -6,17 +6,22 @@ PY := $(VENV)/bin/python
 # A CPU-only machine gets the CPU build of torch instead of several GB of CUDA packages.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: setup course test unit lint clean
+.PHONY: setup course lab test unit lint clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q "$(TORCH_CPU)"; fi
 	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medlab)" >/dev/null
 	touch $@
 
 course: setup
 	$(PY) -m medlab.runner --profile $(PROFILE)
+
+# JupyterLab on the notebooks, with the course's environment as the kernel "Python 3 (medlab)".
+lab: setup
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	$(PY) -m pytest

@@ -102,6 +102,7 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overri
     seed_everything(seed)
     run = NotebookRun(notebook=notebook, profile=config, seed=seed)
     run.metrics_path.unlink(missing_ok=True)  # a re-run starts clean: no stale numbers
+    print(f"{notebook}: profile {config.name!r}, seed {seed}; results in {run.dir}, figures in {run.figures_dir}")
     return run
 
 
