@@ -1,0 +1,145 @@
+"""PPO's arithmetic on hand-computed numbers, and a run that must raise the reward."""
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from medlab.ppo import (
+    PPOConfig,
+    ValueHead,
+    clipped_surrogate,
+    clipped_value_loss,
+    gae,
+    kl_estimate,
+    token_rewards,
+    train_ppo,
+    whiten,
+)
+
+
+def test_gae_on_a_three_token_episode():
+    # By hand, gamma 0.9, lambda 0.8, the value after the last token 0:
+    # deltas: t2 = 1 - 0.6 = 0.4; t1 = 0.9 * 0.6 - 0.4 = 0.14; t0 = 0.9 * 0.4 - 0.2 = 0.16
+    # A2 = 0.4; A1 = 0.14 + 0.72 * 0.4 = 0.428; A0 = 0.16 + 0.72 * 0.428 = 0.46816
+    advantages, returns = gae(torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.2, 0.4, 0.6]), gamma=0.9, lam=0.8)
+    assert advantages.tolist() == pytest.approx([0.46816, 0.428, 0.4])
+    assert returns.tolist() == pytest.approx([0.66816, 0.828, 1.0])
+
+
+def test_gae_on_a_padded_batch_matches_each_episode_alone():
+    rewards = torch.tensor([[0.0, 0.5, 1.0], [0.3, -1.0, 0.0]])
+    values = torch.tensor([[0.1, 0.2, 0.3], [0.4, 0.5, 9.0]])  # the 9.0 is padding and must not leak
+    mask = torch.tensor([[1, 1, 1], [1, 1, 0]])
+    advantages, returns = gae(rewards, values, 0.9, 0.8, mask)
+    alone, alone_returns = gae(rewards[1, :2], values[1, :2], 0.9, 0.8)
+    assert advantages[1, :2].tolist() == pytest.approx(alone.tolist())
+    assert returns[1, :2].tolist() == pytest.approx(alone_returns.tolist())
+    assert advantages[1, 2] == 0 and returns[1, 2] == 0
+
+
+def test_the_surrogate_inside_and_outside_the_clip_range():
+    mask = torch.ones(1)
+    ratio = lambda r: torch.log(torch.tensor([r]))  # noqa: E731  (log-probs with old = 0)
+    inside, clipped = clipped_surrogate(ratio(1.1), torch.zeros(1), torch.ones(1), 0.2, mask)
+    assert inside.item() == pytest.approx(-1.1) and clipped.item() == 0
+    outside, clipped = clipped_surrogate(ratio(1.5), torch.zeros(1), torch.ones(1), 0.2, mask)
+    assert outside.item() == pytest.approx(-1.2) and clipped.item() == 1  # no credit past 1 + epsilon
+    # a bad action made less likely than the clip allows: the pessimistic (clipped) term wins
+    pessimistic, clipped = clipped_surrogate(ratio(0.5), torch.zeros(1), -torch.ones(1), 0.2, mask)
+    assert pessimistic.item() == pytest.approx(0.8) and clipped.item() == 1
+
+
+def test_the_value_loss_is_clipped_around_the_old_values():
+    loss = clipped_value_loss(torch.tensor([2.0]), torch.tensor([0.0]), torch.tensor([2.0]), 0.2, torch.ones(1))
+    assert loss.item() == pytest.approx(0.5 * (0.2 - 2.0) ** 2)  # the clipped value is still far off
+
+
+def test_the_kl_estimate_averages_to_the_kl_divergence():
+    p, q = torch.tensor([0.7, 0.2, 0.1]), torch.tensor([0.4, 0.4, 0.2])
+    exact = float((p * (p / q).log()).sum())
+    samples = torch.multinomial(p, 200_000, replacement=True, generator=torch.Generator().manual_seed(0))
+    estimate = kl_estimate(p.log()[samples], q.log()[samples]).mean().item()
+    assert estimate == pytest.approx(exact, abs=0.01)
+
+
+def test_whitening_ignores_padding():
+    x, mask = torch.tensor([1.0, 2.0, 3.0, 100.0]), torch.tensor([1, 1, 1, 0])
+    white = whiten(x, mask)
+    assert white[:3].mean().item() == pytest.approx(0) and white[:3].pow(2).mean().item() == pytest.approx(1, abs=1e-4)
+    assert white[3] == 0
+
+
+def test_the_score_lands_on_the_last_reply_token():
+    mask = torch.tensor([[0, 1, 1, 0], [0, 1, 1, 1]], dtype=torch.float32)
+    rewards = token_rewards(torch.tensor([1.0, 0.1]), torch.zeros(2, 4), mask, kl_coef=0.03)
+    assert rewards.tolist() == [[0, 0, 1.0, 0], [0, 0, 0, pytest.approx(0.1)]]
+
+
+def test_ppo_raises_the_reward_of_a_one_token_task(small_model, tmp_path):
+    """The reward pays for one particular first token, which the model rarely picks at first."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"]))
+    conversation = [{"role": "user", "content": "A 70-year-old man with chest pain."}]
+    target = rarely_picked_word(model, tokenizer, conversation)
+
+    def pays_for_target(completions, **kwargs):
+        return [1.0 if c.strip() == target else 0.0 for c in completions]
+
+    config = PPOConfig(learning_rate=2e-2, batch_size=32, minibatch_size=16, ppo_epochs=2, max_new_tokens=1,
+                       kl_coef=0.0)
+    log = train_ppo(model, ValueHead(model.config.hidden_size), tokenizer, [conversation] * 4, {}, pays_for_target,
+                    config, steps=8, log_path=tmp_path / "log.json", checkpoints=tmp_path / "ckpt")
+    first, last = sum(log["reward"][:2]) / 2, sum(log["reward"][-2:]) / 2
+    assert last > first + 0.3, log["reward"]
+    assert all(math.isfinite(v) for key in ("policy_loss", "value_loss", "kl") for v in log[key])
+
+
+def rarely_picked_word(model, tokenizer, conversation) -> str:
+    """A plain word the model picks as its first token with probability between 2% and 20%."""
+    prompt = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        probs = model(input_ids=ids).logits[0, -1].softmax(-1)
+    for token in probs.argsort(descending=True).tolist():
+        word = tokenizer.decode([token]).strip()
+        if 0.02 < probs[token] < 0.2 and word.isalpha() and tokenizer.decode([token]) == word:
+            return word
+    pytest.skip("no plain word with a first-token probability of 2-20% in this model")
+
+
+def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+
+    def fresh():
+        torch.manual_seed(0)
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                               LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"]))
+        return model, ValueHead(model.config.hidden_size)
+
+    calls = []
+
+    def crashes_on_third_step(completions, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return [float(len(c) % 2) for c in completions]
+
+    config = PPOConfig(batch_size=4, minibatch_size=4, ppo_epochs=1, max_new_tokens=4)
+    args = dict(tokenizer=tokenizer, conversations=[[{"role": "user", "content": "Hi"}]] * 4, columns={},
+                reward_fn=crashes_on_third_step, config=config, steps=4, log_path=tmp_path / "log.json",
+                checkpoints=tmp_path / "ckpt", save_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        train_ppo(*fresh(), **args)
+    assert (tmp_path / "ckpt" / "state.pt").exists()
+    log = train_ppo(*fresh(), **args)
+    assert log["step"] == [1, 2, 3, 4]  # steps 1-2 from the checkpoint, 3-4 run again
+    assert len(calls) == 2 + 1 + 2  # the crash spent one call; the resumed run made only two more
+    assert not (tmp_path / "ckpt").exists()
