@@ -250,6 +250,12 @@ def results_table(results: list[dict]):
     return pd.DataFrame(rows)
 
 
+def rose_beyond_interval(before: EvalResult, after: EvalResult, metric: str) -> bool:
+    """Did `metric` rise beyond chance variation: the lower end of its interval after training
+    above the upper end before? One lucky answer cannot pass this; `after > before` at 0 can."""
+    return after.metrics[metric][1] > before.metrics[metric][2]
+
+
 def heldout_summary(result: EvalResult) -> dict[str, float]:
     """`{"accuracy": ..., "format_rate": ...}`: what training notebooks record before and after,
     with the task's headline metric as the accuracy (exact level for triage, diagnosis for notes)."""

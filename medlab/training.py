@@ -185,6 +185,18 @@ class TrainingMonitor(TrainerCallback):
         write_json(self.path, self.log, indent=None)
 
 
+def loss_start_end(log: dict) -> tuple[float, float]:
+    """Mean loss over the first and over the last quarter of the steps: single steps are noisy,
+    so "the loss fell" compares these two.
+
+    >>> loss_start_end({"loss": [4.0, 3.0, 2.0, 1.0]})
+    (4.0, 1.0)
+    """
+    quarter = max(1, len(log["loss"]) // 4)
+    start, end = log["loss"][:quarter], log["loss"][-quarter:]
+    return round(sum(start) / len(start), 4), round(sum(end) / len(end), 4)
+
+
 def resume_point(checkpoints: Path) -> str | None:
     """The newest checkpoint in `checkpoints`, if an earlier run was interrupted; else None."""
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from medlab.data.errors import SkipReport
 from medlab.data.load import appropriateness, direct, mcq, triage
-from medlab.data.splits import drop_overlap, split_holdout
+from medlab.data.splits import drop_overlap, split_holdout, split_three_ways
 from medlab.profiles import Profile
 from medlab.runlog import course_root
 
@@ -96,10 +96,7 @@ def _reasoning(profile: Profile, seed: int, path: str | Path | None) -> Splits:
         parts = {split: [direct.read_note(folder / p) for p in paths] for split, paths in fixed.items()}
         return Splits("course notes data/direct (DiReCT schema)", parts["train"], parts["validation"],
                       parts["test"])
-    notes = direct.read_notes(path)
-    train, held = split_holdout(notes, 0.2, seed)
-    validation, test = split_holdout(held, 0.5, seed)
-    return Splits(str(path), train, validation, test)
+    return Splits(str(path), *split_three_ways(direct.read_notes(path), seed))
 
 
 def _imaging(profile: Profile, seed: int, path: str | Path | None) -> Splits:
@@ -109,9 +106,7 @@ def _imaging(profile: Profile, seed: int, path: str | Path | None) -> Splits:
         parts = {split: appropriateness.load_appropriateness_csv(folder / f"{split}.csv")
                  for split in ("train", "validation", "test")}
         return Splits("course table data/appropriateness", parts["train"], parts["validation"], parts["test"])
-    items = appropriateness.load_appropriateness_csv(path)
-    train, held = split_holdout(items, 0.2, seed)
-    validation, test = split_holdout(held, 0.5, seed)
+    train, validation, test = split_three_ways(appropriateness.load_appropriateness_csv(path), seed)
     train, overlap = without_held_out(train, [validation, test], lambda item: item.key, str(path))
     return Splits(str(path), train, validation, test, [overlap])
 

@@ -29,6 +29,13 @@ def split_holdout(items: Sequence[T], fraction: float, seed: int) -> tuple[list[
             [x for i, x in enumerate(items) if i in held])
 
 
+def split_three_ways(items: Sequence[T], seed: int) -> tuple[list[T], list[T], list[T]]:
+    """(train, validation, test), 80/10/10 by `seed`: for a learner's own files, which come unsplit."""
+    train, held = split_holdout(items, 0.2, seed)
+    validation, test = split_holdout(held, 0.5, seed)
+    return train, validation, test
+
+
 def drop_overlap(train: Sequence[T], held_out: Sequence[Sequence[T]],
                  key: Callable[[T], str]) -> tuple[list[T], int]:
     """`train` without any item whose normalised key appears in a held-out split.

@@ -170,7 +170,8 @@ def _make_esi1(rng, fields, trigger: str) -> None:
         youngest = min(youngest for _, youngest in ESI1_STORIES[trigger])
         fields["age_days"] = rng.randint(max(20, youngest) * 365, 80 * 365)
         stories = [story for story, least in ESI1_STORIES[trigger] if years(fields["age_days"]) >= least]
-        fields.update(sbp=rng.randint(100, 145), dbp=rng.randint(60, 90), pain=rng.randint(0, 6))
+        adult = NORMAL_VITALS["adult"]
+        fields.update(sbp=rng.randint(*adult["sbp"]), dbp=rng.randint(*adult["dbp"]), pain=rng.randint(0, 6))
     if trigger in ESI1_INTERVENTIONS:
         fields["interventions"] = (trigger,)
     elif trigger in ("apneic", "pulseless", "severe respiratory distress"):
