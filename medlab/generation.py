@@ -26,12 +26,13 @@ class Sampling:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
+    top_k: int = 0  # 0: no top-k cut (transformers' default is 50); RL's ratios assume the full distribution
     enable_thinking: bool = True  # False starts the reply after an empty <think> block (see render_prompts)
 
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
         if self.do_sample:
-            kwargs.update(temperature=self.temperature, top_p=self.top_p)
+            kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
         return kwargs
 
 

@@ -41,6 +41,7 @@ class PPOConfig:
     """One PPO recipe; the defaults are HuatuoGPT-o1's clip and KL, and the course's sizes."""
 
     learning_rate: float = 1e-5
+    value_learning_rate: float = 1e-3  # the value head starts from nothing and must catch up fast
     batch_size: int = 8  # prompts per rollout
     minibatch_size: int = 4  # replies per gradient step
     ppo_epochs: int = 2  # passes over each rollout
@@ -177,28 +178,36 @@ def load_policy_and_reference(base_model, sft_adapter: str):
     return model
 
 
-def reference_forward(model, sequences, attention, temperature: float) -> torch.Tensor:
-    """Log-probabilities under the reference: the frozen "reference" adapter where there is one,
-    else the base model with the adapter switched off."""
+def reference_forward(model, sequences, attention, width: int, temperature: float) -> torch.Tensor:
+    """Log-probabilities of the reply tokens under the reference: the frozen "reference"
+    adapter where there is one, else the base model with the adapter switched off."""
     with torch.no_grad():
         if "reference" in getattr(model, "peft_config", {}):
             model.set_adapter("reference")
             try:
-                return policy_forward(model, None, sequences, attention, temperature)[0]
+                return policy_forward(model, None, sequences, attention, width, temperature)[0]
             finally:
-                model.set_adapter("policy")
+                model.set_adapter("policy")  # also makes "policy" the trainable one again
         with model.disable_adapter():
-            return policy_forward(model, None, sequences, attention, temperature)[0]
+            return policy_forward(model, None, sequences, attention, width, temperature)[0]
 
 
-def policy_forward(model, value_head, sequences, attention, temperature: float):
-    """Per position t (predicting token t + 1): log-probability of the actual next token, the
-    value head's estimate (None without a head) and the entropy of the next-token distribution."""
-    out = model(input_ids=sequences, attention_mask=attention, output_hidden_states=value_head is not None)
-    logp = (out.logits[:, :-1].float() / temperature).log_softmax(-1)
-    logprobs = logp.gather(-1, sequences[:, 1:, None]).squeeze(-1)
+def policy_forward(model, value_head, sequences, attention, width: int, temperature: float):
+    """For each of the last `width` tokens (the reply): its log-probability, the value head's
+    estimate of the state before it (None without a head) and the entropy of the distribution
+    it was drawn from.
+
+    Only the reply's positions go through the output layer: with a 130-token MCQ prompt and a
+    24-token reply, that is a sixth of the work."""
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left-padded prompts: count real tokens only
+    out = model(input_ids=sequences, attention_mask=attention, position_ids=positions, logits_to_keep=width + 1,
+                output_hidden_states=value_head is not None)
+    logp = (out.logits[:, :-1].float() / temperature).log_softmax(-1)  # position t predicts token t + 1
+    logprobs = logp.gather(-1, sequences[:, -width:, None]).squeeze(-1)
     entropy = -(logp.exp() * logp).sum(-1)
-    values = value_head(out.hidden_states[-1][:, :-1]) if value_head is not None else None
+    values = None
+    if value_head is not None:  # the critic reads the policy's features but does not train them
+        values = value_head(out.hidden_states[-1][:, -width - 1:-1].detach())
     return logprobs, values, entropy
 
 
@@ -206,37 +215,42 @@ def policy_forward(model, value_head, sequences, attention, temperature: float):
 
 @dataclass
 class Rollout:
-    """A batch of sampled replies, right-padded, with everything the update needs. Tensors over
-    positions are shifted by one: position t holds what predicts token t + 1."""
+    """A batch of sampled replies with everything the update needs. Each row is its prompt,
+    left-padded, then its reply, right-padded: the replies line up in the last `width` columns,
+    and every per-token tensor covers those columns only."""
 
     sequences: torch.Tensor  # prompt + reply token ids
     attention: torch.Tensor
-    mask: torch.Tensor  # 1 where the position predicts a reply token
+    mask: torch.Tensor  # 1 on real reply tokens, 0 on padding
     logprobs: torch.Tensor
     ref_logprobs: torch.Tensor
     values: torch.Tensor
     scores: torch.Tensor  # the reward function's score per reply
     replies: list[str]
 
+    @property
+    def width(self) -> int:
+        return self.mask.shape[1]
+
 
 def rollout(model, value_head, tokenizer, conversations: list[list[dict]], reward_fn, columns: dict,
             config: PPOConfig) -> Rollout:
     """Sample one reply per conversation from the policy and score it; `columns` are the
     dataset columns the reward function reads, one list entry per conversation."""
-    rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in render_prompts(tokenizer, conversations)]
+    prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in render_prompts(tokenizer, conversations)]
     sampling = Sampling(max_new_tokens=config.max_new_tokens, do_sample=True, temperature=config.temperature)
     model.eval()
-    new = generate_ids(model, tokenizer, rows, sampling)
     stops = end_token_ids(model, tokenizer)
-    replies_ids = [cut_at_stop(ids, stops) or [tokenizer.eos_token_id] for ids in new]
+    replies_ids = [cut_at_stop(ids, stops) or [tokenizer.eos_token_id]
+                   for ids in generate_ids(model, tokenizer, prompts, sampling)]
     replies = [tokenizer.decode(ids, skip_special_tokens=True) for ids in replies_ids]
-    scores = torch.tensor(reward_fn(completions=replies, **columns), dtype=torch.float32)
-    sequences, attention, mask = right_pad([p + r for p, r in zip(rows, replies_ids, strict=True)],
-                                           [len(p) for p in rows], tokenizer.pad_token_id, model.device)
+    scores = torch.tensor(reward_fn(completions=replies, **columns), dtype=torch.float32, device=model.device)
+    sequences, attention, mask = pad_both_sides(prompts, replies_ids, tokenizer.pad_token_id, model.device)
+    width = mask.shape[1]
     with torch.no_grad():
-        logprobs, values, _ = policy_forward(model, value_head, sequences, attention, config.temperature)
-    ref_logprobs = reference_forward(model, sequences, attention, config.temperature)
-    return Rollout(sequences, attention, mask, logprobs, ref_logprobs, values, scores.to(model.device), replies)
+        logprobs, values, _ = policy_forward(model, value_head, sequences, attention, width, config.temperature)
+    ref_logprobs = reference_forward(model, sequences, attention, width, config.temperature)
+    return Rollout(sequences, attention, mask, logprobs, ref_logprobs, values, scores, replies)
 
 
 def cut_at_stop(ids: list[int], stops: set[int]) -> list[int]:
@@ -245,15 +259,22 @@ def cut_at_stop(ids: list[int], stops: set[int]) -> list[int]:
     return ids if cut is None else ids[: cut + 1]
 
 
-def right_pad(rows: list[list[int]], prompt_lengths: list[int], pad: int, device):
-    """Rows padded on the right, their attention mask, and the shifted mask of reply positions."""
-    width = max(len(r) for r in rows)
-    sequences = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
-    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
-    mask = torch.zeros(len(rows), width - 1, device=device)
-    for i, (row, start) in enumerate(zip(rows, prompt_lengths, strict=True)):
-        mask[i, start - 1: len(row) - 1] = 1
-    return sequences, attention, mask
+def pad_both_sides(prompts: list[list[int]], replies: list[list[int]], pad: int, device):
+    """Prompts padded on the left and replies on the right, so that every reply starts in the
+    same column; the attention mask, and the mask of real reply tokens.
+
+    >>> seqs, attn, mask = pad_both_sides([[5, 6], [7]], [[8], [9, 10]], pad=0, device="cpu")
+    >>> seqs.tolist(), mask.tolist()
+    ([[5, 6, 8, 0], [0, 7, 9, 10]], [[1.0, 0.0], [1.0, 1.0]])
+    """
+    prompt_width, width = max(map(len, prompts)), max(map(len, replies))
+    sequences = [[pad] * (prompt_width - len(p)) + p + r + [pad] * (width - len(r)) for p, r in zip(prompts, replies,
+                                                                                                     strict=True)]
+    attention = [[0] * (prompt_width - len(p)) + [1] * (len(p) + len(r)) + [0] * (width - len(r))
+                 for p, r in zip(prompts, replies, strict=True)]
+    mask = [[1.0] * len(r) + [0.0] * (width - len(r)) for r in replies]
+    as_tensor = lambda rows, dtype: torch.tensor(rows, dtype=dtype, device=device)  # noqa: E731
+    return as_tensor(sequences, torch.long), as_tensor(attention, torch.long), as_tensor(mask, torch.float32)
 
 
 def ppo_update(model, value_head, optimizer, batch: Rollout, config: PPOConfig) -> dict[str, float]:
@@ -270,7 +291,7 @@ def ppo_update(model, value_head, optimizer, batch: Rollout, config: PPOConfig) 
         for idx in torch.randperm(len(batch.scores)).split(config.minibatch_size):
             mask = batch.mask[idx]
             logprobs, values, entropy = policy_forward(model, value_head, batch.sequences[idx], batch.attention[idx],
-                                                       config.temperature)
+                                                       batch.width, config.temperature)
             policy_loss, clip_fraction = clipped_surrogate(logprobs, batch.logprobs[idx], advantages[idx],
                                                            config.clip, mask)
             value_loss = clipped_value_loss(values, batch.values[idx], returns[idx], config.value_clip, mask)
@@ -297,8 +318,10 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
     """`steps` rollouts and updates on prompts drawn in a seeded order. Every step is logged to
     `log_path` (as the SFT monitor does); a checkpoint every `save_every` steps lets a crashed
     run resume where it stopped. Returns the log."""
-    params = [p for p in model.parameters() if p.requires_grad] + list(value_head.parameters())
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate)
+    optimizer = torch.optim.AdamW([
+        {"params": [p for p in model.parameters() if p.requires_grad], "lr": config.learning_rate},
+        {"params": list(value_head.parameters()), "lr": config.value_learning_rate},
+    ])
     start, log = resume(checkpoints, model, value_head, optimizer)
     order = random.Random(seed).sample(range(len(conversations)), len(conversations))  # one seeded pass order
     for step in range(start, steps):

@@ -143,3 +143,27 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
     assert log["step"] == [1, 2, 3, 4]  # steps 1-2 from the checkpoint, 3-4 run again
     assert len(calls) == 2 + 1 + 2  # the crash spent one call; the resumed run made only two more
     assert not (tmp_path / "ckpt").exists()
+
+
+def test_the_update_scores_replies_exactly_as_generation_sampled_them(small_model):
+    """Left-padded prompts and right-padded replies, with their position ids, must give the
+    log-probabilities `generate` sampled from: PPO's ratios are only meaningful if they do."""
+    from medlab.generation import render_prompts
+    from medlab.ppo import pad_both_sides, policy_forward
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    model = AutoModelForCausalLM.from_pretrained(small_model).eval()
+    conversations = [[{"role": "user", "content": text}] for text in ("Chest pain.", "A long history of headaches.")]
+    prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in render_prompts(tokenizer, conversations)]
+    width = max(map(len, prompts))
+    out = model.generate(input_ids=torch.tensor([[tokenizer.pad_token_id] * (width - len(p)) + p for p in prompts]),
+                         attention_mask=torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts]),
+                         max_new_tokens=6, min_new_tokens=6, do_sample=True, temperature=0.7, top_k=0,
+                         pad_token_id=tokenizer.pad_token_id, return_dict_in_generate=True, output_logits=True)
+    replies = out.sequences[:, width:]
+    sampled = (torch.stack(out.logits, 1) / 0.7).log_softmax(-1).gather(-1, replies[..., None]).squeeze(-1)
+    sequences, attention, mask = pad_both_sides(prompts, replies.tolist(), tokenizer.pad_token_id, "cpu")
+    with torch.no_grad():
+        logprobs, _, _ = policy_forward(model, None, sequences, attention, mask.shape[1], temperature=0.7)
+    assert torch.allclose(logprobs, sampled, atol=1e-4)
