@@ -32,6 +32,7 @@ class Profile:
     # Models are loaded by hub id through from_pretrained; POCKET means the course's own model.
     small_model: str  # 3B class: reasoning chains, triage, appropriateness
     large_model: str  # 8B class: the MedQA/MedMCQA SFT + PPO recipe
+    judge_model: str  # the small LLM that scores reasoning in the "LLM eval" GRPO reward
     device: Literal["cpu", "cuda"]
     # "auto" picks bf16 only when compute capability >= 8.0: a T4 (7.5) emulates bf16
     # slowly even though torch.cuda.is_bf16_supported() may say True.
@@ -75,6 +76,7 @@ PROFILES: dict[str, Profile] = {
         name="tiny",
         small_model=POCKET,
         large_model=POCKET,
+        judge_model=POCKET,  # untrained as a judge: notebook 06 measures what its scores are worth
         device="cpu",
         precision="fp32",  # CPUs have no fast fp16 matmul; the pocket model is small anyway
         load_in_4bit=False,
@@ -91,6 +93,7 @@ PROFILES: dict[str, Profile] = {
         name="t4",
         small_model="meta-llama/Llama-3.2-3B-Instruct",
         large_model="meta-llama/Llama-3.1-8B-Instruct",
+        judge_model="Qwen/Qwen2.5-1.5B-Instruct",  # the card's Qwen1.5-1.8B judge, one generation on
         device="cuda",
         precision="auto",
         load_in_4bit=True,
@@ -107,6 +110,7 @@ PROFILES: dict[str, Profile] = {
         name="full",
         small_model="meta-llama/Llama-3.2-3B-Instruct",
         large_model="meta-llama/Llama-3.1-8B-Instruct",
+        judge_model="Qwen/Qwen2.5-1.5B-Instruct",  # the card's Qwen1.5-1.8B judge, one generation on
         device="cuda",
         precision="auto",
         load_in_4bit=False,

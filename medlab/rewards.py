@@ -4,13 +4,18 @@ Each takes `completions` (strings, or chat-message lists as TRL passes for chat 
 dataset's columns as keyword arguments, and returns one float per completion. Extra keywords
 (TRL also passes `prompts` and `completion_ids`) are accepted and ignored.
 
-For the MedLLM second stage: SFT, then PPO on MedQA (notebook 05_ppo_mcq, planned).
+Every reward here is audited on hand-written replies before any training uses it (tests and
+notebook 06): a reward that pays for the wrong thing is learned as faithfully as one that pays
+for the right thing.
 """
 
 from __future__ import annotations
 
 import re
 
+import torch
+
+from medlab.data.load.appropriateness import CATEGORIES
 from medlab.data.splits import normalize
 
 RIGHT, WRONG, NO_ANSWER = 1.0, 0.1, 0.0
@@ -61,3 +66,138 @@ def exact_choice(reply: str, options: dict[str, str]) -> str | None:
         if said in (letter.lower(), normalize(text)):
             return letter
     return None
+
+
+# ---- think / answer replies (imaging appropriateness, triage) -------------------------------------
+
+WELL_FORMED = re.compile(
+    r"\s*<think>((?:(?!</?think>|</?answer>).)*)</think>\s*<answer>((?:(?!</?think>|</?answer>).)*)</answer>\s*",
+    re.S | re.I)
+"""One think block, then one answer block, nothing else; neither holds another tag."""
+
+
+def think_and_answer(reply: str) -> tuple[str, str] | None:
+    """The inside of the think and answer tags of a well-formed reply, else None.
+
+    >>> think_and_answer("<think> CT shows it </think>\\n<answer>Usually Appropriate</answer>")
+    ('CT shows it', 'Usually Appropriate')
+    >>> think_and_answer("<answer>Usually Appropriate</answer><think>x</think>") is None
+    True
+    """
+    match = WELL_FORMED.fullmatch(reply)
+    return None if match is None else (match.group(1).strip(), match.group(2).strip())
+
+
+def format_reward(completions, **kwargs) -> list[float]:
+    """1.0 for exactly one `<think>...</think>` followed by exactly one `<answer>...</answer>`
+    (whitespace around them allowed), else 0.0. Pays for the shape that lets every other reward
+    read the reply.
+
+    >>> format_reward(["<think>a</think><answer>b</answer>", "<answer>b</answer>", "<think>a</think>x"])
+    [1.0, 0.0, 0.0]
+    """
+    return [0.0 if think_and_answer(completion_text(c)) is None else 1.0 for c in completions]
+
+
+def appropriateness_answer_reward(completions, appropriateness, **kwargs) -> list[float]:
+    """1.0 when a well-formed reply's answer is exactly the gold category (case and spacing
+    forgiven), else 0.0. An answer that names two categories, or a reply whose tags are
+    malformed, earns nothing: otherwise listing every category, or dropping the format, pays.
+
+    >>> appropriateness_answer_reward(["<think>x</think><answer> usually  appropriate </answer>",
+    ...     "<think>x</think><answer>Usually Appropriate or May Be Appropriate</answer>"], ["Usually Appropriate"] * 2)
+    [1.0, 0.0]
+    """
+    return [1.0 if chosen_category(completion_text(c)) == normalize(gold) else 0.0
+            for c, gold in zip(completions, appropriateness, strict=True)]
+
+
+def chosen_category(reply: str) -> str | None:
+    """The normalised category a well-formed reply answers with, if it is exactly one of them."""
+    parts = think_and_answer(reply)
+    if parts is None:
+        return None
+    said = normalize(parts[1])
+    return said if said in {normalize(c) for c in CATEGORIES} else None
+
+
+def embedding_reward(completions, appropriateness, rationale, **kwargs) -> list[float]:
+    """The card's "custom embedding" reward: 0.0 unless the answer is right; then the cosine
+    similarity of the think block to the gold rationale (all-MiniLM-L6-v2), floored at 0.01 so
+    that a right answer always earns something. Pays for reasoning that says what the gold
+    reasoning says, but only on the way to the right answer."""
+    from medlab.metrics import embedding_cosine  # the embedder loads once, on first use
+
+    replies = [completion_text(c) for c in completions]
+    right = appropriateness_answer_reward(replies, appropriateness)
+    rewards = [0.0] * len(replies)
+    scored = [i for i, r in enumerate(right) if r]
+    cosines = embedding_cosine([rationale[i] for i in scored], [think_and_answer(replies[i])[0] for i in scored])
+    for i, cosine in zip(scored, cosines, strict=True):
+        rewards[i] = max(cosine, 0.01)
+    return rewards
+
+
+# ---- an LLM judge --------------------------------------------------------------------------------
+
+JUDGE_INSTRUCTIONS = (
+    "You grade a student's clinical reasoning against an expert's. Reply with one digit from 0 "
+    "(unrelated or wrong) to 9 (says the same as the expert).")
+SCORE_PREFIX = "Score: "
+
+
+def judge_messages(reference: str, written: str) -> list[dict]:
+    return [{"role": "system", "content": JUDGE_INSTRUCTIONS},
+            {"role": "user", "content": f"Expert reasoning: {reference}\n\nStudent reasoning: {written}"}]
+
+
+def judge_scores(model, tokenizer, references: list[str], written: list[str], batch_size: int = 16) -> list[float]:
+    """How well each written reasoning matches its reference, in [0, 1], read from the judge's
+    next-token probabilities over the digits 0-9 after "Score: ": the expected digit over 9.
+
+    One forward pass per batch and no sampling: the same pair always gets the same score, and
+    a judge torn between 3 and 7 says 5 instead of a coin flip between them."""
+    prompts = [tokenizer.apply_chat_template(judge_messages(r, w), tokenize=False, add_generation_prompt=True)
+               + SCORE_PREFIX for r, w in zip(references, written, strict=True)]
+    digits = digit_token_ids(tokenizer)
+    scores: list[float] = []
+    for start in range(0, len(prompts), batch_size):
+        rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_size]]
+        width = max(map(len, rows))
+        ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows], device=model.device)
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=1).logits[:, -1].float()
+        probs = logits[:, digits].softmax(-1)  # the judge's belief over the ten scores only
+        scores += (probs @ torch.arange(10.0, device=probs.device) / 9).tolist()
+    return scores
+
+
+def digit_token_ids(tokenizer) -> list[int]:
+    """The token that follows "Score: " for each digit 0-9, in this tokenizer."""
+    prefix = tokenizer(SCORE_PREFIX, add_special_tokens=False)["input_ids"]
+    ids = []
+    for digit in "0123456789":
+        full = tokenizer(SCORE_PREFIX + digit, add_special_tokens=False)["input_ids"]
+        if full[: len(prefix)] != prefix or len(full) != len(prefix) + 1:
+            raise ValueError(f"this tokenizer does not write {SCORE_PREFIX + digit!r} as the prefix and one digit "
+                             "token; pick a judge whose tokenizer does (Qwen's and Llama's do)")
+        ids.append(full[-1])
+    return ids
+
+
+def make_judge_reward(model, tokenizer, batch_size: int = 16):
+    """The card's "LLM eval" reward with this judge: 0.0 for a malformed reply, else the judge's
+    score of its think block against the gold rationale."""
+
+    def judge_reward(completions, rationale, **kwargs) -> list[float]:
+        parts = [think_and_answer(completion_text(c)) for c in completions]
+        scored = [i for i, p in enumerate(parts) if p is not None]
+        rewards = [0.0] * len(parts)
+        values = judge_scores(model, tokenizer, [rationale[i] for i in scored], [parts[i][0] for i in scored],
+                              batch_size)
+        for i, value in zip(scored, values, strict=True):
+            rewards[i] = value
+        return rewards
+
+    return judge_reward
