@@ -12,7 +12,8 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q "$(TORCH_CPU)"; fi
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,export]"
+	$(PY) -m medlab.export  # llama.cpp's GGUF converter, from the installed llama-cpp-python's source
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medlab)" >/dev/null
 	touch $@
 

@@ -1,0 +1,186 @@
+"""Chat with an exported model in the terminal: `python -m medlab.chat --model PATH.gguf`.
+
+The MedLLM report's last step: the fine-tuned model as a local program. The GGUF file is
+loaded with llama-cpp-python, prompts go through the model's own chat template (the one the
+converter embedded in the file), and replies stream as they are written.
+
+Commands: help, info, training, save [FILE], clear, quit / exit (or Ctrl+C, Ctrl+D).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+NOTICE = ("For learning only: this model was fine-tuned in a course and is not a medical device. "
+          "Do not use its answers for the care of a patient.")
+SYSTEM = ("You are a medical assistant in a teaching course. Answer briefly, say what the answer rests on, "
+          "and say when a question needs a clinician.")
+COMMANDS = {
+    "help": "show these commands",
+    "info": "the model file and its settings",
+    "training": "the training logs of the course's adapters",
+    "save [FILE]": "write this session (model, time, questions and replies) to a JSON file",
+    "clear": "forget the conversation so far",
+    "quit / exit": "leave (Ctrl+C and Ctrl+D work too)",
+}
+
+
+@dataclass
+class Session:
+    """One conversation: the model's description and every exchange, for `save`."""
+
+    model: dict
+    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    exchanges: list[dict] = field(default_factory=list)
+
+    def messages(self) -> list[dict]:
+        turns = [{"role": "system", "content": SYSTEM}]
+        for exchange in self.exchanges:
+            turns += [{"role": "user", "content": exchange["query"]},
+                      {"role": "assistant", "content": exchange["response"]}]
+        return turns
+
+    def to_json(self) -> dict:
+        return {"model": self.model, "started": self.started,
+                "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "notice": NOTICE,
+                "exchanges": self.exchanges}
+
+
+def model_info(llm, path: Path, args) -> dict:
+    metadata = getattr(llm, "metadata", {}) or {}
+    return {"path": str(path), "size_mb": round(path.stat().st_size / 2**20, 1),
+            "name": metadata.get("general.name", path.stem), "architecture": metadata.get("general.architecture"),
+            "file_type": metadata.get("general.file_type"), "n_ctx": llm.n_ctx(), "n_gpu_layers": args.n_gpu_layers,
+            "threads": args.threads}
+
+
+def reply(llm, session: Session, question: str, console: Console, max_tokens: int) -> str:
+    """Stream the model's answer to `question`, given the conversation so far."""
+    messages = session.messages() + [{"role": "user", "content": question}]
+    parts = []
+    started = time.time()
+    for chunk in llm.create_chat_completion(messages, max_tokens=max_tokens, temperature=0.0, stream=True):
+        text = chunk["choices"][0]["delta"].get("content", "")
+        if text:
+            parts.append(text)
+            console.print(text, end="", markup=False, highlight=False)
+    answer = "".join(parts).strip()
+    console.print(f"\n[dim]({time.time() - started:.1f} s)[/dim]")
+    session.exchanges.append({"query": question, "response": answer,
+                              "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return answer
+
+
+def show_help(console: Console) -> None:
+    table = Table(show_header=False, box=None)
+    for command, what in COMMANDS.items():
+        table.add_row(f"[bold]{command}[/bold]", what)
+    console.print(table)
+
+
+def show_training(console: Console, logs: Path) -> None:
+    """One line per training log: steps, first and last loss or reward."""
+    found = sorted(logs.glob("*.json")) if logs.is_dir() else []
+    if not found:
+        console.print(f"no training logs in {logs} (the training notebooks write them)")
+        return
+    table = Table("adapter", "steps", "first", "last", title=f"training logs in {logs}")
+    for path in found:
+        log = json.loads(path.read_text())
+        key = "loss" if log.get("loss") else "reward"
+        values = log.get(key) or [float("nan")]
+        table.add_row(path.stem, str(len(log.get("step", values))), f"{key} {values[0]:.3f}", f"{values[-1]:.3f}")
+    console.print(table)
+
+
+def save(session: Session, console: Console, name: str | None) -> Path:
+    path = Path(name or f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
+    path.write_text(json.dumps(session.to_json(), indent=2, ensure_ascii=False))
+    console.print(f"saved {len(session.exchanges)} exchanges to {path}")
+    return path
+
+
+def welcome(console: Console, info: dict) -> None:
+    console.print(Panel.fit(
+        f"[bold]medlab chat[/bold]: {info['name']} ({info['size_mb']} MB)\n"
+        "Ask a clinical question, or type [bold]help[/bold] for the commands.\n\n"
+        f"[yellow]{NOTICE}[/yellow]", title="welcome"))
+
+
+def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=input) -> int:
+    """The read-answer loop; returns the exit status."""
+    session = Session(model=info)
+    welcome(console, info)
+    while True:
+        try:
+            line = read("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print("\nbye")
+            return 0
+        command, _, rest = line.partition(" ")
+        if not line:
+            continue
+        if command in ("quit", "exit"):
+            console.print("bye")
+            return 0
+        if command == "help":
+            show_help(console)
+        elif command == "info":
+            console.print_json(data=info)
+        elif command == "training":
+            show_training(console, logs)
+        elif command == "save":
+            save(session, console, rest.strip() or None)
+        elif command == "clear":
+            session.exchanges.clear()
+            console.print("conversation cleared")
+        else:
+            console.print(f"[dim]{NOTICE}[/dim]")
+            try:
+                reply(llm, session, line, console, max_tokens)
+            except KeyboardInterrupt:
+                console.print("\n[dim](reply stopped)[/dim]")
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(prog="medlab-chat", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, type=Path, help="a .gguf file (notebook 09 writes them)")
+    parser.add_argument("--n-ctx", type=int, default=0, help="context length in tokens (default 0: the model's own)")
+    parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers to put on the GPU; -1 for all")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
+    parser.add_argument("--max-tokens", type=int, default=256, help="longest reply in tokens")
+    parser.add_argument("--logs", type=Path, default=None, help="training logs to show (default: the course's)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from medlab.export import load_gguf
+
+    args = parse_args(argv)
+    console = Console(highlight=False)  # no colouring of numbers inside replies
+    try:
+        llm = load_gguf(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, threads=args.threads)
+    except (FileNotFoundError, ValueError) as error:
+        console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        return 2
+    logs = args.logs
+    if logs is None:
+        from medlab.profiles import default_profile_name
+        from medlab.runlog import runs_dir
+
+        logs = runs_dir(default_profile_name()) / "logs"
+    return run(llm, model_info(llm, args.model, args), console, logs, args.max_tokens)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

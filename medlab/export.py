@@ -1,0 +1,241 @@
+"""From a LoRA adapter to a file a laptop can chat with: merge, convert to GGUF, quantize.
+
+1. **Merge** (`merge_adapter`): the adapter's update `(alpha / r) * B A` is added into the base
+   weights, and the result is saved as an ordinary Hugging Face folder. The base is loaded in
+   16-bit (never 4-bit) for this: adding a float update into NF4 weights would round it away.
+2. **Convert** (`convert_to_gguf`): llama.cpp's own `convert_hf_to_gguf.py`, from the
+   llama.cpp that the installed `llama-cpp-python` vendors, so the file's writer and its reader
+   are one version of one project (`fetch_converter`).
+3. **Quantize** (`quantize_gguf`): llama.cpp's quantizer, called through `llama_cpp`.
+
+Used in notebooks/09_export_chat.ipynb and by `python -m medlab.chat`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from medlab.runlog import course_root
+
+CONVERTER_DIR = ".cache/llama.cpp"
+"""Where `fetch_converter` keeps the converter, under the checkout (ignored by git)."""
+PACKAGES = ("conversion/", "gguf-py/")
+
+
+# ---- merge -------------------------------------------------------------------------------------
+
+def merge_adapter(info, profile, out_dir: Path) -> Path:
+    """The base model with `info`'s adapter merged in, saved to `out_dir` (safetensors) with its
+    tokenizer. A 4-bit profile's base is reloaded in fp16 for the merge."""
+    from dataclasses import replace
+
+    from peft import PeftModel
+
+    from medlab.models import load_model_and_tokenizer
+
+    unquantized = replace(profile, load_in_4bit=False)  # merging into NF4 weights would round the update away
+    model, tokenizer = load_model_and_tokenizer(info.base_model, unquantized)
+    merged = PeftModel.from_pretrained(model, info.path).merge_and_unload()
+    out_dir = Path(out_dir)
+    merged.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    copy_sentencepiece_model(info.base_model, out_dir)
+    return out_dir
+
+
+def copy_sentencepiece_model(model_id: str, out_dir: Path) -> None:
+    """The base's `tokenizer.model`, where it has one, beside the merged weights.
+
+    transformers saves only its own `tokenizer.json`. Without the SentencePiece file, the
+    converter builds the vocabulary from that JSON and gives every piece the same score, and
+    llama.cpp, which merges pieces by score, then splits words differently from the tokenizer
+    the model was trained with (measured: every MedQA prompt of the pocket model)."""
+    from medlab.models import resolve_model
+
+    source = Path(resolve_model(model_id))
+    if (source / "tokenizer.model").is_file():
+        shutil.copy(source / "tokenizer.model", out_dir / "tokenizer.model")
+
+
+# ---- llama.cpp's converter ---------------------------------------------------------------------
+
+def fetch_converter(root: Path | None = None) -> Path:
+    """`convert_hf_to_gguf.py` of the llama.cpp that the installed `llama-cpp-python` vendors.
+
+    The converter ships only in the package's source archive, so the archive of the installed
+    version is downloaded once and the converter and its `gguf-py` are unpacked from it.
+    """
+    import llama_cpp
+
+    folder = (root or course_root()) / CONVERTER_DIR / llama_cpp.__version__
+    script = folder / "convert_hf_to_gguf.py"
+    if script.exists():
+        return script
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                        f"llama-cpp-python=={llama_cpp.__version__}", "-d", tmp], check=True)
+        archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        unpack_converter(archive, folder)
+    return script
+
+
+def unpack_converter(archive: Path, folder: Path) -> None:
+    """The converter script and the two packages it imports (`conversion`, `gguf-py`), out of the
+    source archive."""
+    staging = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            inside = member.name.split("/vendor/llama.cpp/", 1)
+            if len(inside) == 2 and (inside[1] == "convert_hf_to_gguf.py" or inside[1].startswith(PACKAGES)):
+                member.name = inside[1]
+                tar.extract(member, staging, filter="data")
+    staging.replace(folder)  # all or nothing: a half-unpacked converter is never found
+
+
+def convert_to_gguf(hf_dir: Path, out_path: Path, outtype: str = "f16", converter: Path | None = None,
+                    model_name: str | None = None) -> Path:
+    """An HF model folder as one GGUF file (`outtype`: f32, f16, bf16 or q8_0); `model_name` is
+    the name the file gives itself (the chat's `info` shows it)."""
+    converter = converter or fetch_converter()
+    out_path = Path(out_path)
+    naming = ["--model-name", model_name] if model_name else []
+    result = subprocess.run([sys.executable, str(converter), str(hf_dir), "--outfile", str(out_path),
+                             "--outtype", outtype, *naming], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"convert_hf_to_gguf.py failed on {hf_dir}:\n{result.stderr[-2000:]}")
+    match_tokenizer(out_path, hf_dir, converter)
+    return out_path
+
+
+SAMPLE_CHAT = [{"role": "system", "content": "You are a clinician."},
+               {"role": "user", "content": "Chest pain for two hours?"}]
+
+
+def match_tokenizer(gguf_path: Path, hf_dir: Path, converter: Path) -> None:
+    """Make llama.cpp split a chat prompt into exactly the tokens transformers does.
+
+    Two things can differ in a SentencePiece model's file, and both did for the pocket model:
+    - the tokens transformers adds to the vocabulary (the chat's role markers, the think and
+      answer tags) arrive as ordinary pieces, so llama.cpp spells `<|user|>` out letter by letter;
+    - SentencePiece starts text with a space piece (the "dummy prefix"); llama.cpp adds it to every
+      stretch of text after a special token, transformers only at the very start, so each turn
+      of a chat would open with a space token the model never saw in training.
+    Where llama.cpp and transformers disagree on a sample chat, the file is rewritten with the
+    added tokens typed (special ones as control tokens) and the prefix off, by llama.cpp's own
+    gguf-py, and checked again.
+    """
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    prompt = tokenizer.apply_chat_template(SAMPLE_CHAT, tokenize=False, add_generation_prompt=True)
+    expected = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if llama_cpp_tokens(gguf_path, prompt) == expected:
+        return
+    gguf = vendored_gguf(converter)
+    types = list(gguf.GGUFReader(gguf_path, "r").fields["tokenizer.ggml.token_type"].contents())
+    for token_id, added in tokenizer.added_tokens_decoder.items():
+        if token_id < len(types):
+            types[token_id] = gguf.TokenType.CONTROL if added.special else gguf.TokenType.USER_DEFINED
+    rewrite_metadata(gguf_path, gguf, {
+        "tokenizer.ggml.token_type": (gguf.GGUFValueType.ARRAY, [int(t) for t in types], gguf.GGUFValueType.INT32),
+        "tokenizer.ggml.add_space_prefix": (gguf.GGUFValueType.BOOL, False, None),
+    })
+    if llama_cpp_tokens(gguf_path, prompt) != expected:
+        raise RuntimeError(f"llama.cpp tokenizes {gguf_path.name}'s chat prompts differently from transformers; "
+                           "its replies would not match the model's")
+
+
+def llama_cpp_tokens(gguf_path: Path, text: str) -> list[int]:
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=False):  # llama.cpp warns from C about the missing context
+        vocab = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
+    try:
+        return vocab.tokenize(text.encode(), add_bos=False, special=True)
+    finally:
+        vocab.close()
+
+
+def vendored_gguf(converter: Path):
+    """llama.cpp's gguf-py, from beside the converter: the same version that wrote the file."""
+    sys.path.insert(0, str(converter.parent / "gguf-py"))
+    import gguf
+
+    return gguf
+
+
+def rewrite_metadata(gguf_path: Path, gguf, values: dict[str, tuple]) -> None:
+    """Set metadata keys of a GGUF file (`key: (type, value, array item type)`) with gguf-py's
+    `copy_with_new_metadata`, the code of llama.cpp's `gguf_new_metadata.py`."""
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    reader = gguf.GGUFReader(gguf_path, "r")
+    staging = gguf_path.with_suffix(".tmp")
+    writer = gguf.GGUFWriter(staging, arch=reader.fields["general.architecture"].contents())
+    copy_with_new_metadata(reader, writer, {key: MetadataDetails(kind, value, sub_type=item)
+                                            for key, (kind, value, item) in values.items()}, [])
+    del reader  # release the memory map before replacing the file
+    staging.replace(gguf_path)
+
+
+def quantize_gguf(source: Path, out_path: Path, kind: str = "q4_0") -> Path:
+    """`source` requantized by llama.cpp's own quantizer (`kind`: q4_0, q4_k_m, q5_k_m...).
+
+    Tensors whose width the kind's blocks do not divide fall back to a type that fits, as
+    llama.cpp's `llama-quantize` does."""
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{kind.upper()}")
+    with suppress_stdout_stderr(disable=False):  # llama.cpp prints a line per tensor from C
+        status = llama_cpp.llama_model_quantize(str(source).encode(), str(out_path).encode(), params)
+    if status != 0:
+        raise RuntimeError(f"llama.cpp could not quantize {source} to {kind} (status {status})")
+    return Path(out_path)
+
+
+# ---- running a GGUF file -----------------------------------------------------------------------
+
+def load_gguf(path: Path, n_ctx: int = 0, n_gpu_layers: int = 0, threads: int | None = None):
+    """A `llama_cpp.Llama` for `path` (`n_ctx` 0: the model's own context length), quiet, with a
+    one-line error for a missing or unreadable file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}: give the path of a .gguf file (notebook 09 writes them)")
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    try:
+        with suppress_stdout_stderr(disable=False):  # llama.cpp's loading chatter, printed from C
+            return llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, n_threads=threads,
+                                   verbose=False)
+    except ValueError as error:  # llama_cpp's way of saying the file did not load
+        raise ValueError(f"{path} is not a GGUF model llama.cpp can read ({error})") from None
+
+
+def gguf_replies(llm, prompts: list[str], max_tokens: int) -> tuple[list[str], float]:
+    """Greedy replies to prompts already rendered by the chat template, and tokens per second.
+
+    The prompts are tokenized as written (their BOS included, special tokens parsed), so the
+    GGUF model reads exactly the tokens the transformers model read."""
+    replies, tokens, started = [], 0, time.time()
+    for prompt in prompts:
+        ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        out = llm.create_completion(ids, max_tokens=max_tokens, temperature=0.0, top_k=1)
+        replies.append(out["choices"][0]["text"])
+        tokens += out["usage"]["completion_tokens"]
+        llm.reset()
+    return replies, tokens / max(time.time() - started, 1e-9)
+
+
+if __name__ == "__main__":  # `make setup`: fetch the converter once, so notebook 09 runs offline
+    print(f"GGUF converter: {fetch_converter()}")

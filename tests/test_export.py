@@ -1,0 +1,97 @@
+"""Merge, GGUF conversion through llama.cpp's converter, quantization: the file must answer as
+the transformers model does."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from medlab.adapters import AdapterInfo, save_adapter
+from medlab.export import convert_to_gguf, gguf_replies, load_gguf, merge_adapter, quantize_gguf
+from medlab.generation import Sampling, generate_ids
+from medlab.profiles import load_profile
+
+QUESTIONS = ["A 70-year-old man has crushing chest pain. What next?", "Sudden severe headache: which test first?",
+             "Fever and neck stiffness in a student.", "Wheeze and a silent chest in a child."]
+
+
+@pytest.fixture(scope="module")
+def adapter(small_model, tmp_path_factory, monkeypatch_module):
+    """A LoRA adapter on the small pocket model with a real (non-zero) update, saved as the
+    course saves adapters."""
+    from peft import LoraConfig, get_peft_model
+
+    monkeypatch_module.setenv("MEDLAB_HOME", str(tmp_path_factory.mktemp("home")))
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"]))
+    for name, weight in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(weight, std=0.02)  # PEFT starts B at zero: a merge of nothing proves nothing
+    info = AdapterInfo(name="test_adapter", base_model=str(small_model), tasks=("medqa",), notebook="tests",
+                       method="sft")
+    folder = save_adapter(model, load_profile("tiny"), info)
+    return AdapterInfo(**{**info.__dict__, "path": str(folder)}), model.eval()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def merged(adapter, tmp_path_factory):
+    info, _ = adapter
+    return merge_adapter(info, load_profile("tiny"), tmp_path_factory.mktemp("export") / "merged")
+
+
+def test_the_merged_model_computes_what_base_plus_adapter_computed(adapter, merged):
+    _, peft_model = adapter
+    ids = torch.tensor([[1, 20, 30, 40, 50, 60]])
+    with torch.no_grad():
+        expected = peft_model(input_ids=ids).logits
+        got = AutoModelForCausalLM.from_pretrained(merged)(input_ids=ids).logits
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert (merged / "tokenizer.model").is_file()  # the converter needs the SentencePiece scores
+
+
+def test_the_f16_file_answers_as_transformers_does_and_quantized_files_are_smaller(merged, tmp_path):
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    prompts = [tokenizer.bos_token + q for q in QUESTIONS]  # plain text: the small model never learned to chat
+    rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    expected = [tokenizer.decode(r, skip_special_tokens=True) for r in generate_ids(model, tokenizer, rows,
+                                                                                      Sampling(max_new_tokens=12))]
+    f16 = convert_to_gguf(merged, tmp_path / "m-f16.gguf", "f16", model_name="test")
+    q8 = convert_to_gguf(merged, tmp_path / "m-q8_0.gguf", "q8_0")
+    q4 = quantize_gguf(f16, tmp_path / "m-q4_0.gguf", "q4_0")
+    llm = load_gguf(f16)
+    try:
+        replies, speed = gguf_replies(llm, prompts, max_tokens=12)
+        assert llm.metadata["general.name"] == "test"
+    finally:
+        llm.close()
+    assert sum(len(e.split()) >= 3 for e in expected) >= 3  # real replies, not empty strings that agree
+    assert [r.strip() for r in replies] == [e.strip() for e in expected]
+    assert speed > 0
+    assert q4.stat().st_size < q8.stat().st_size < f16.stat().st_size
+
+
+def test_a_missing_or_broken_model_file_fails_in_one_line(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no model file at"):
+        load_gguf(tmp_path / "absent.gguf")
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF but not really")
+    with pytest.raises(ValueError, match="is not a GGUF model llama.cpp can read"):
+        load_gguf(broken)
+
+
+def test_the_chat_session_json_holds_the_model_and_the_exchanges(tmp_path):
+    from medlab.chat import Session
+
+    session = Session(model={"name": "m"})
+    session.exchanges.append({"query": "q", "response": "r", "time": "t"})
+    data = json.loads(json.dumps(session.to_json()))
+    assert data["model"] == {"name": "m"} and data["exchanges"][0]["query"] == "q" and data["started"]
