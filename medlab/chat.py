@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -167,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     from medlab.export import load_gguf
 
     args = parse_args(argv)
+    # Ctrl+C must end the chat even when it was started from a job that ignores SIGINT (a
+    # background job of a shell does, and the ignoring is inherited): Python then installs no
+    # KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     console = Console(highlight=False)  # no colouring of numbers inside replies
     try:
         llm = load_gguf(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, threads=args.threads)

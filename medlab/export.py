@@ -32,21 +32,52 @@ PACKAGES = ("conversion/", "gguf-py/")
 
 def merge_adapter(info, profile, out_dir: Path) -> Path:
     """The base model with `info`'s adapter merged in, saved to `out_dir` (safetensors) with its
-    tokenizer. A 4-bit profile's base is reloaded in fp16 for the merge."""
+    tokenizer. The merge runs on the CPU, in fp16 for a GPU profile's model (an 8B does not fit
+    a T4's 15 GB in fp16) and in the profile's precision otherwise; never in 4-bit."""
     from dataclasses import replace
 
     from peft import PeftModel
 
     from medlab.models import load_model_and_tokenizer
 
-    unquantized = replace(profile, load_in_4bit=False)  # merging into NF4 weights would round the update away
-    model, tokenizer = load_model_and_tokenizer(info.base_model, unquantized)
+    on_cpu = replace(profile, load_in_4bit=False, device="cpu",
+                     precision="fp16" if profile.device == "cuda" else profile.precision)
+    check_memory_for_merge(info.base_model, on_cpu)
+    model, tokenizer = load_model_and_tokenizer(info.base_model, on_cpu)
     merged = PeftModel.from_pretrained(model, info.path).merge_and_unload()
     out_dir = Path(out_dir)
     merged.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     copy_sentencepiece_model(info.base_model, out_dir)
     return out_dir
+
+
+def merge_memory_gb(model_id: str, precision: str) -> float:
+    """RAM a merge needs: every weight of the base at `precision`, counted from its config
+    alone (nothing is downloaded but the config)."""
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from medlab.models import resolve_model
+
+    with init_empty_weights():
+        skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(model_id)))
+    width = 4 if precision == "fp32" else 2
+    return sum(p.numel() for p in skeleton.parameters()) * width / 1e9
+
+
+def check_memory_for_merge(model_id: str, profile) -> None:
+    """Fail before loading when the base cannot fit in this machine's free RAM."""
+    import psutil
+
+    needed = merge_memory_gb(model_id, profile.precision)
+    free = psutil.virtual_memory().available / 1e9
+    if needed > free:
+        raise MemoryError(
+            f"merging into {model_id} needs about {needed:.1f} GB of RAM in {profile.precision}; "
+            f"{free:.1f} GB is free. "
+            "Merge on a machine with more memory (copy the adapter folder there), export a smaller base's adapter "
+            "(ADAPTER = 'sft_imaging', a 3B), or give llama.cpp the base GGUF and the adapter separately")
 
 
 def copy_sentencepiece_model(model_id: str, out_dir: Path) -> None:

@@ -95,3 +95,15 @@ def test_the_chat_session_json_holds_the_model_and_the_exchanges(tmp_path):
     session.exchanges.append({"query": "q", "response": "r", "time": "t"})
     data = json.loads(json.dumps(session.to_json()))
     assert data["model"] == {"name": "m"} and data["exchanges"][0]["query"] == "q" and data["started"]
+
+
+def test_a_merge_that_cannot_fit_in_memory_fails_before_loading(monkeypatch, small_model):
+    import psutil
+
+    from medlab.export import check_memory_for_merge, merge_memory_gb
+
+    needed = merge_memory_gb(str(small_model), "fp32")
+    assert needed > 0
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": needed * 1e9 / 2})())
+    with pytest.raises(MemoryError, match="needs about .* GB of RAM in fp32"):
+        check_memory_for_merge(str(small_model), load_profile("tiny"))
