@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import shlex
 import sys
 import typing
 from dataclasses import asdict, dataclass, fields, replace
@@ -45,6 +46,9 @@ class Profile:
     max_train_examples: int  # cap on training rows per notebook; 0 means all
     max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
     offline: bool  # never contact the hub (HF_HUB_OFFLINE=1): tiny runs with no network
+    # Where MedQA and MedMCQA come from: "hub" (the real sets) or "course" (the course's own
+    # files in data/, same schema): a t4 recipe can then be smoke-tested on a GPU with no hub.
+    data_source: Literal["hub", "course"]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,6 +91,7 @@ PROFILES: dict[str, Profile] = {
         max_train_examples=400,
         max_eval_examples=48,
         offline=True,
+        data_source="course",
     ),
     # A free Colab T4: 15 GB, compute capability 7.5, so fp16 compute on 4-bit weights.
     "t4": Profile(
@@ -104,6 +109,7 @@ PROFILES: dict[str, Profile] = {
         max_train_examples=2000,
         max_eval_examples=200,
         offline=False,
+        data_source="hub",
     ),
     # A 40-80 GB Ampere-or-newer GPU: bf16 weights, the published budgets.
     "full": Profile(
@@ -121,10 +127,15 @@ PROFILES: dict[str, Profile] = {
         max_train_examples=0,
         max_eval_examples=0,
         offline=False,
+        data_source="hub",
     ),
 }
 
 AUTO = "auto"
+OVERRIDES_VARIABLE = "MEDLAB_SET"
+"""Environment variable of profile overrides, `key=value` pairs as a shell writes them:
+`MEDLAB_SET="small_model=/models/llama-3b max_train_examples=50"`. `python -m medlab.runner
+--set ...` sets it for every notebook it runs."""
 
 
 def on_colab() -> bool:
@@ -158,13 +169,54 @@ def load_profile(name: str = AUTO, **overrides) -> Profile:
         name = default_profile_name()
     if name not in PROFILES:
         raise ProfileError(f"unknown profile {name!r}: write one of {_choices(name, PROFILES)}")
+    overrides = {**overrides_from_env(), **overrides}  # a notebook's own arguments win
     hints = typing.get_type_hints(Profile)
-    known = [f.name for f in fields(Profile) if f.name != "name"]
     for key, value in overrides.items():
-        if key not in known:
-            raise ProfileError(f"unknown profile key {key!r}: write {_choices(key, known)}=...")
+        _check_key(key)
         _check_type(key, value, hints[key])
     return replace(PROFILES[name], **overrides)
+
+
+def parse_overrides(pairs) -> dict:
+    """`key=value` strings as typed overrides: numbers, true/false and text by the field's type.
+
+    >>> parse_overrides(["max_train_examples=50", "load_in_4bit=false", "small_model=/models/llama"])
+    {'max_train_examples': 50, 'load_in_4bit': False, 'small_model': '/models/llama'}
+    """
+    hints = typing.get_type_hints(Profile)
+    overrides = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals:
+            raise ProfileError(f"{pair!r} is not key=value: write e.g. max_train_examples=50")
+        _check_key(key)
+        overrides[key] = _parse_value(key, text, hints[key])
+    return overrides
+
+
+def overrides_from_env() -> dict:
+    """The overrides in `MEDLAB_SET`, parsed and typed."""
+    return parse_overrides(shlex.split(os.environ.get(OVERRIDES_VARIABLE, "")))
+
+
+def _check_key(key: str) -> None:
+    known = [f.name for f in fields(Profile) if f.name != "name"]
+    if key not in known:
+        raise ProfileError(f"unknown profile key {key!r}: write {_choices(key, known)}=...")
+
+
+def _parse_value(key: str, text: str, annotation):
+    if annotation is bool:
+        truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.lower() not in truth:
+            raise ProfileError(f"{key}={text!r}: write {key}=true or {key}=false")
+        return truth[text.lower()]
+    if annotation is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ProfileError(f"{key}={text!r} is not a whole number: write e.g. {key}=256") from None
+    return text  # text fields, and choices that load_profile checks against their list
 
 
 def _choices(wrong: str, options) -> str:

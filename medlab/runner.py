@@ -2,6 +2,7 @@
 
     python -m medlab.runner --profile tiny            # what `make course` does
     python -m medlab.runner --only 00_setup 01_data   # a few notebooks
+    python -m medlab.runner --profile t4 --set small_model=/models/llama-3b max_train_examples=50
 
 Executed copies go to `runs/<profile>/`, one progress line per notebook is printed, the first
 failure stops the run naming the notebook and the cell, and `runs/<profile>/summary.json`
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
 import threading
@@ -23,6 +25,7 @@ import papermill
 import psutil
 from jupyter_client.manager import KernelManager
 
+from medlab.profiles import OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
 from medlab.runlog import course_root, runs_dir, write_json
 
 
@@ -149,7 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="tiny", help="tiny, t4 or full (default: tiny)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", help="notebook names or numbers to run")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="profile overrides for every notebook, e.g. small_model=/models/llama-3b "
+                             "max_train_examples=50 data_source=course")
     args = parser.parse_args(argv)
+    if args.set:
+        try:  # checked here, before any notebook starts, with the profile's own messages
+            load_profile(args.profile, **parse_overrides(args.set))
+        except ProfileError as error:
+            print(f"--set: {error}")
+            return 2
+        os.environ[OVERRIDES_VARIABLE] = shlex.join(args.set)  # the notebooks' kernels inherit it
     return run_course(args.profile, args.seed, args.only)
 
 

@@ -1,7 +1,7 @@
 """Where each task's data comes from under a profile, as train/validation/test splits.
 
-An offline profile (`tiny`) reads the course's files in `data/`; the others read MedQA and
-MedMCQA from the hub, and DiReCT, MIETIC or an appropriateness table from a local path the
+A profile whose `data_source` is "course" (`tiny`) reads the course's files in `data/`; the
+others read MedQA and MedMCQA from the hub, and DiReCT, MIETIC or an appropriateness table from a local path the
 learner gives. Either way the rows pass through the same loaders and validation.
 
 Introduced in notebooks/01_data.ipynb.
@@ -44,7 +44,7 @@ def splits(task: str, profile: Profile, seed: int = 0, path: str | Path | None =
 
     `task` is "medqa", "medmcqa", "triage", "imaging" or "reasoning". `path` points to your own
     copy where a task has one (a DiReCT folder, an appropriateness CSV, a folder of triage
-    cases); without it an offline profile reads the course's files and an online one the hub.
+    cases); without it the profile's `data_source` decides: the course's files or the hub.
     No training item repeats a held-out one.
     """
     if task not in SPLITS:
@@ -63,7 +63,7 @@ MCQ_SETS = {
 def _mcq(dataset: str, profile: Profile, seed: int, path: str | Path | None) -> Splits:
     """Train minus a 5% validation hold-out (the MedLLM recipe), and a test split."""
     load, hub_id, (train_name, test_name) = MCQ_SETS[dataset]
-    if path or profile.offline:
+    if path or profile.data_source == "course":
         folder = Path(path) if path else data_dir() / "mcq" / dataset
         source = f"{folder} ({dataset} schema)" if path else f"course files data/mcq/{dataset} ({dataset} schema)"
         train_all, first = load(path=folder / f"{train_name}.jsonl")
