@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -30,10 +31,14 @@ COMMANDS = {
     "help": "show these commands",
     "info": "the model file and its settings",
     "training": "the training logs of the course's adapters",
-    "save [FILE]": "write this session (model, time, questions and replies) to a JSON file",
+    "save [FILE.json]": "write this session (model, time, questions and replies) to a JSON file",
     "clear": "forget the conversation so far",
     "quit / exit": "leave (Ctrl+C and Ctrl+D work too)",
 }
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -41,7 +46,7 @@ class Session:
     """One conversation: the model's description and every exchange, for `save`."""
 
     model: dict
-    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    started: str = field(default_factory=now)
     exchanges: list[dict] = field(default_factory=list)
 
     def messages(self) -> list[dict]:
@@ -53,7 +58,7 @@ class Session:
 
     def to_json(self) -> dict:
         return {"model": self.model, "started": self.started,
-                "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"), "notice": NOTICE,
+                "saved": now(), "notice": NOTICE,
                 "exchanges": self.exchanges}
 
 
@@ -77,8 +82,7 @@ def reply(llm, session: Session, question: str, console: Console, max_tokens: in
             console.print(text, end="", markup=False, highlight=False)
     answer = "".join(parts).strip()
     console.print(f"\n[dim]({time.time() - started:.1f} s)[/dim]")
-    session.exchanges.append({"query": question, "response": answer,
-                              "time": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    session.exchanges.append({"query": question, "response": answer, "time": now()})
     return answer
 
 
@@ -95,18 +99,22 @@ def show_training(console: Console, logs: Path) -> None:
     if not found:
         console.print(f"no training logs in {logs} (the training notebooks write them)")
         return
-    table = Table("adapter", "steps", "first", "last", title=f"training logs in {logs}")
+    table = Table("adapter", "steps", "measure", "first", "last", title=f"training logs in {logs}")
     for path in found:
         log = json.loads(path.read_text())
-        key = "loss" if log.get("loss") else "reward"
-        values = log.get(key) or [float("nan")]
-        table.add_row(path.stem, str(len(log.get("step", values))), f"{key} {values[0]:.3f}", f"{values[-1]:.3f}")
+        key = next((k for k in ("loss", "reward") if isinstance(log, dict) and log.get(k)), None)
+        if key is None:
+            continue  # not a training log
+        values = log[key]
+        table.add_row(path.stem, str(len(values)), key, f"{values[0]:.3f}", f"{values[-1]:.3f}")
     console.print(table)
 
 
 def save(session: Session, console: Console, name: str | None) -> Path:
-    path = Path(name or f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json")
-    path.write_text(json.dumps(session.to_json(), indent=2, ensure_ascii=False))
+    from medlab.runlog import write_json
+
+    path = write_json(Path(name or f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"),
+                      session.to_json())
     console.print(f"saved {len(session.exchanges)} exchanges to {path}")
     return path
 
@@ -116,6 +124,21 @@ def welcome(console: Console, info: dict) -> None:
         f"[bold]medlab chat[/bold]: {info['name']} ({info['size_mb']} MB)\n"
         "Ask a clinical question, or type [bold]help[/bold] for the commands.\n\n"
         f"[yellow]{NOTICE}[/yellow]", title="welcome"))
+
+
+def as_command(line: str) -> tuple[str | None, str | None]:
+    """`(command, argument)` when the whole line is a command, else `(None, None)`: a question
+    that starts with a command's word ("help me read this ECG", "quit smoking?") is a question.
+
+    >>> as_command("save notes.json"), as_command("help"), as_command("help me read this ECG")
+    (('save', 'notes.json'), ('help', None), (None, None))
+    """
+    words = line.split()
+    if len(words) == 1 and words[0] in ("help", "info", "training", "save", "clear", "quit", "exit"):
+        return words[0], None
+    if len(words) == 2 and words[0] == "save" and words[1].endswith(".json"):
+        return "save", words[1]
+    return None, None
 
 
 def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=input) -> int:
@@ -128,20 +151,20 @@ def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=inp
         except (EOFError, KeyboardInterrupt):
             console.print("\nbye")
             return 0
-        command, _, rest = line.partition(" ")
         if not line:
             continue
+        command, argument = as_command(line)
         if command in ("quit", "exit"):
             console.print("bye")
             return 0
         if command == "help":
             show_help(console)
         elif command == "info":
-            console.print_json(data=info)
+            console.print_json(data=info, highlight=False)
         elif command == "training":
             show_training(console, logs)
         elif command == "save":
-            save(session, console, rest.strip() or None)
+            save(session, console, argument)
         elif command == "clear":
             session.exchanges.clear()
             console.print("conversation cleared")
@@ -151,6 +174,8 @@ def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=inp
                 reply(llm, session, line, console, max_tokens)
             except KeyboardInterrupt:
                 console.print("\n[dim](reply stopped)[/dim]")
+            except ValueError as error:  # llama_cpp: the conversation no longer fits the context
+                console.print(f"\n{escape(str(error))}: type clear to start a new conversation")
 
 
 def parse_args(argv: list[str] | None):
@@ -176,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         llm = load_gguf(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, threads=args.threads)
     except (FileNotFoundError, ValueError) as error:
-        console.print(f"[red]error:[/red] {error}", markup=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     logs = args.logs
     if logs is None:

@@ -26,6 +26,8 @@ from medlab.runlog import course_root
 CONVERTER_DIR = ".cache/llama.cpp"
 """Where `fetch_converter` keeps the converter, under the checkout (ignored by git)."""
 PACKAGES = ("conversion/", "gguf-py/")
+# Refuse links and absolute paths inside the archive where this Python can (3.10.12+, 3.11.4+).
+SAFE_EXTRACT = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 
 # ---- merge -------------------------------------------------------------------------------------
@@ -62,6 +64,7 @@ def merge_memory_gb(model_id: str, precision: str) -> float:
 
     with init_empty_weights():
         skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(model_id)))
+    skeleton.tie_weights()  # a tied output layer is the embedding, stored once
     width = 4 if precision == "fp32" else 2
     return sum(p.numel() for p in skeleton.parameters()) * width / 1e9
 
@@ -90,8 +93,17 @@ def copy_sentencepiece_model(model_id: str, out_dir: Path) -> None:
     from medlab.models import resolve_model
 
     source = Path(resolve_model(model_id))
-    if (source / "tokenizer.model").is_file():
-        shutil.copy(source / "tokenizer.model", out_dir / "tokenizer.model")
+    if source.is_dir():
+        if (source / "tokenizer.model").is_file():
+            shutil.copy(source / "tokenizer.model", out_dir / "tokenizer.model")
+        return
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:  # a hub model: fetch the file where the repository has one (Llama 3's BPE does not)
+        shutil.copy(hf_hub_download(model_id, "tokenizer.model"), out_dir / "tokenizer.model")
+    except EntryNotFoundError:
+        pass
 
 
 # ---- llama.cpp's converter ---------------------------------------------------------------------
@@ -111,8 +123,11 @@ def fetch_converter(root: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
                         f"llama-cpp-python=={llama_cpp.__version__}", "-d", tmp], check=True)
-        archive = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
-        unpack_converter(archive, folder)
+        archives = sorted(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
+        if not archives:
+            raise FileNotFoundError(f"pip gave no source archive of llama-cpp-python {llama_cpp.__version__}: "
+                                    "the converter ships only there")
+        unpack_converter(archives[0], folder)
     return script
 
 
@@ -126,7 +141,7 @@ def unpack_converter(archive: Path, folder: Path) -> None:
             inside = member.name.split("/vendor/llama.cpp/", 1)
             if len(inside) == 2 and (inside[1] == "convert_hf_to_gguf.py" or inside[1].startswith(PACKAGES)):
                 member.name = inside[1]
-                tar.extract(member, staging, filter="data")
+                tar.extract(member, staging, **SAFE_EXTRACT)
     staging.replace(folder)  # all or nothing: a half-unpacked converter is never found
 
 
@@ -197,20 +212,26 @@ def llama_cpp_tokens(gguf_path: Path, text: str) -> list[int]:
 
 def vendored_gguf(converter: Path):
     """llama.cpp's gguf-py, from beside the converter: the same version that wrote the file."""
-    sys.path.insert(0, str(converter.parent / "gguf-py"))
+    folder = converter.parent / "gguf-py"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
     import gguf
 
+    if folder not in Path(gguf.__file__).parents:
+        raise RuntimeError(f"another gguf package ({gguf.__file__}) is already imported; restart the kernel so "
+                           f"that llama.cpp's own, in {folder}, is used")
     return gguf
 
 
-def rewrite_metadata(gguf_path: Path, gguf, values: dict[str, tuple]) -> None:
+def rewrite_metadata(gguf_path: Path, gguf_py, values: dict[str, tuple]) -> None:
     """Set metadata keys of a GGUF file (`key: (type, value, array item type)`) with gguf-py's
-    `copy_with_new_metadata`, the code of llama.cpp's `gguf_new_metadata.py`."""
-    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+    `copy_with_new_metadata`, the code of llama.cpp's `gguf_new_metadata.py`; `gguf_py` is the
+    module `vendored_gguf` returned."""
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata  # beside gguf_py
 
-    reader = gguf.GGUFReader(gguf_path, "r")
+    reader = gguf_py.GGUFReader(gguf_path, "r")
     staging = gguf_path.with_suffix(".tmp")
-    writer = gguf.GGUFWriter(staging, arch=reader.fields["general.architecture"].contents())
+    writer = gguf_py.GGUFWriter(staging, arch=reader.fields["general.architecture"].contents())
     copy_with_new_metadata(reader, writer, {key: MetadataDetails(kind, value, sub_type=item)
                                             for key, (kind, value, item) in values.items()}, [])
     del reader  # release the memory map before replacing the file

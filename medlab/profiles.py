@@ -195,8 +195,11 @@ def parse_overrides(pairs) -> dict:
 
 
 def overrides_from_env() -> dict:
-    """The overrides in `MEDLAB_SET`, parsed and typed."""
-    return parse_overrides(shlex.split(os.environ.get(OVERRIDES_VARIABLE, "")))
+    """The overrides in `MEDLAB_SET`, parsed and typed; a bad one names the variable."""
+    try:
+        return parse_overrides(shlex.split(os.environ.get(OVERRIDES_VARIABLE, "")))
+    except ProfileError as error:
+        raise ProfileError(f"{OVERRIDES_VARIABLE}: {error}") from None
 
 
 def _check_key(key: str) -> None:

@@ -129,12 +129,18 @@ def embedding_reward(completions, appropriateness, rationale, **kwargs) -> list[
     from medlab.metrics import embedding_cosine  # the embedder loads once, on first use
 
     replies = [completion_text(c) for c in completions]
-    right = appropriateness_answer_reward(replies, appropriateness)
+    right = [bool(r) for r in appropriateness_answer_reward(replies, appropriateness)]
+    return score_think_blocks(replies, right, lambda idx, thinks: [
+        max(cosine, 0.01) for cosine in embedding_cosine([rationale[i] for i in idx], thinks)])
+
+
+def score_think_blocks(replies: list[str], eligible: list[bool], score) -> list[float]:
+    """0.0 for each reply that is not `eligible`; for the others, `score(indices, think_blocks)`,
+    called once for all of them so that a model scores them as one batch."""
+    chosen = [i for i, ok in enumerate(eligible) if ok]
     rewards = [0.0] * len(replies)
-    scored = [i for i, r in enumerate(right) if r]
-    cosines = embedding_cosine([rationale[i] for i in scored], [think_and_answer(replies[i])[0] for i in scored])
-    for i, cosine in zip(scored, cosines, strict=True):
-        rewards[i] = max(cosine, 0.01)
+    for i, value in zip(chosen, score(chosen, [think_and_answer(replies[i])[0] for i in chosen]), strict=True):
+        rewards[i] = value
     return rewards
 
 
@@ -166,8 +172,10 @@ def judge_scores(model, tokenizer, references: list[str], written: list[str], ba
         width = max(map(len, rows))
         ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows], device=model.device)
         attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift a pair's score
         with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=1).logits[:, -1].float()
+            logits = model(input_ids=ids, attention_mask=attention, position_ids=positions,
+                           logits_to_keep=1).logits[:, -1].float()
         probs = logits[:, digits].softmax(-1)  # the judge's belief over the ten scores only
         scores += (probs @ torch.arange(10.0, device=probs.device) / 9).tolist()
     return scores
@@ -191,13 +199,9 @@ def make_judge_reward(model, tokenizer, batch_size: int = 16):
     score of its think block against the gold rationale."""
 
     def judge_reward(completions, rationale, **kwargs) -> list[float]:
-        parts = [think_and_answer(completion_text(c)) for c in completions]
-        scored = [i for i, p in enumerate(parts) if p is not None]
-        rewards = [0.0] * len(parts)
-        values = judge_scores(model, tokenizer, [rationale[i] for i in scored], [parts[i][0] for i in scored],
-                              batch_size)
-        for i, value in zip(scored, values, strict=True):
-            rewards[i] = value
-        return rewards
+        replies = [completion_text(c) for c in completions]
+        well_formed = [think_and_answer(r) is not None for r in replies]
+        return score_think_blocks(replies, well_formed, lambda idx, thinks: judge_scores(
+            model, tokenizer, [rationale[i] for i in idx], thinks, batch_size))
 
     return judge_reward

@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         except ProfileError as error:
             print(f"--set: {error}")
             return 2
-        os.environ[OVERRIDES_VARIABLE] = shlex.join(args.set)  # the notebooks' kernels inherit it
+        # The notebooks' kernels inherit it; appended, so it wins over what MEDLAB_SET already said.
+        os.environ[OVERRIDES_VARIABLE] = " ".join(filter(None, [os.environ.get(OVERRIDES_VARIABLE, ""),
+                                                               shlex.join(args.set)]))
     return run_course(args.profile, args.seed, args.only)
 
 

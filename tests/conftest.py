@@ -48,3 +48,14 @@ def scratch_course(tmp_path, monkeypatch):
     (tmp_path / "notebooks").mkdir()
     monkeypatch.setenv("MEDLAB_HOME", str(tmp_path))
     return tmp_path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def course_as_shipped():
+    """No profile overrides from the shell (`MEDLAB_SET`) reach the tests or the notebooks they
+    execute: the suite checks the course as it ships, and a test that sets overrides undoes them."""
+    from medlab.profiles import OVERRIDES_VARIABLE
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv(OVERRIDES_VARIABLE, raising=False)
+        yield

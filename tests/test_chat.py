@@ -30,24 +30,37 @@ def start(gguf_file, cwd):
 
 
 def test_a_session_asks_saves_clears_and_quits(gguf_file, tmp_path):
+    (tmp_path / "sft_demo.json").write_text(json.dumps({"step": [1, 2, 3], "loss": [2.5, 1.5, 0.75]}))
+    (tmp_path / "other.json").write_text(json.dumps(["not", "a", "log"]))
     child = start(gguf_file, tmp_path)
+    child.sendline("training")
+    child.expect(r"sft_demo\s.*3\s.*loss\s.*2\.500\s.*0\.750")
+    child.expect("you> ")
+    child.sendline("info")
+    child.expect('"name": "small pocket"')
+    child.expect("you> ")
+    child.sendline("help me with this ECG")  # a question, though it starts with a command's word
+    child.expect(NOTICE_START)
+    child.expect(r"\(\d+\.\d s\)")
+    child.expect("you> ")
     child.sendline("Chest pain for two hours: what first?")
     child.expect(NOTICE_START)  # every medical prompt carries the notice
     child.expect(r"\(\d+\.\d s\)")  # the reply ended
     child.expect("you> ")
     child.sendline("save first.json")
-    child.expect("saved 1 exchanges")
+    child.expect("saved 2 exchanges")
     child.expect("you> ")
     session = json.loads((tmp_path / "first.json").read_text())
     assert session["model"]["name"] == "small pocket" and session["started"] and session["saved"]
-    assert [e["query"] for e in session["exchanges"]] == ["Chest pain for two hours: what first?"]
+    assert [e["query"] for e in session["exchanges"]] == ["help me with this ECG",
+                                                           "Chest pain for two hours: what first?"]
     assert isinstance(session["exchanges"][0]["response"], str)
     child.sendline("clear")
     child.expect("conversation cleared")
     child.sendline("save after.json")
     child.expect("saved 0 exchanges")
     child.sendline("help")
-    child.expect("training")
+    child.expect("the training logs")
     child.sendline("quit")
     child.expect(pexpect.EOF)
     child.close()

@@ -29,6 +29,9 @@ def test_the_environment_variable_overrides_every_load_and_arguments_win(monkeyp
     monkeypatch.setenv(OVERRIDES_VARIABLE, "data_source=disk")
     with pytest.raises(ProfileError, match="data_source='disk' is not allowed"):
         load_profile("t4")
+    monkeypatch.setenv(OVERRIDES_VARIABLE, "max_train_examples=many")
+    with pytest.raises(ProfileError, match=f"^{OVERRIDES_VARIABLE}: max_train_examples='many'"):
+        load_profile("t4")
 
 
 def test_a_t4_profile_reads_the_course_files_when_told_to(monkeypatch):
@@ -46,7 +49,7 @@ def test_a_local_model_folder_is_a_model_id(small_model):
 
 
 def test_runner_set_reaches_every_notebook_and_is_printed(scratch_course, notebook_writer, monkeypatch):
-    monkeypatch.delenv(OVERRIDES_VARIABLE, raising=False)
+    monkeypatch.setenv(OVERRIDES_VARIABLE, "max_train_examples=9")  # restored after the test, like all it sets
     folder = scratch_course / "notebooks"
     notebook_writer(folder / "00_probe.ipynb", "PROFILE = 'tiny'\nSEED = 0",
                     "from medlab.runlog import start_notebook\n"
@@ -54,7 +57,7 @@ def test_runner_set_reaches_every_notebook_and_is_printed(scratch_course, notebo
                     "run.record(cap=run.profile.max_train_examples, source=run.profile.data_source)")
     monkeypatch.setattr("medlab.runner.course_root", lambda: scratch_course)
     assert main(["--profile", "tiny", "--set", "max_train_examples=3"]) == 0
-    assert os.environ[OVERRIDES_VARIABLE] == "max_train_examples=3"
+    assert os.environ[OVERRIDES_VARIABLE] == "max_train_examples=9 max_train_examples=3"  # --set wins
     summary = json.loads((scratch_course / "runs/tiny/summary.json").read_text())
     metrics = summary["notebooks"][0]["metrics"]
     assert (metrics["cap"], metrics["source"]) == (3, "course")

@@ -59,7 +59,6 @@ def test_only_well_formed_replies_earn_format_credit(case):
     assert {name for name, value in paid.items() if value == 1.0} == {
         "right, well formed", "all three categories in one answer", "empty think",
         "long think copied from the prompt", "right, unrelated reasoning", "wrong, gold reasoning"}
-    assert set(paid.values()) == {0.0, 1.0}
 
 
 def test_stuffed_and_malformed_replies_earn_no_answer_credit(case):
@@ -97,7 +96,7 @@ class DigitJudge(torch.nn.Module):
         self.digit_ids, self.favourite, self.runner_up = digit_ids, favourite, runner_up
         self.device = torch.device("cpu")
 
-    def forward(self, input_ids, attention_mask, logits_to_keep):
+    def forward(self, input_ids, attention_mask, position_ids, logits_to_keep):
         logits = torch.full((len(input_ids), 1, 4096), -30.0)
         logits[:, :, self.digit_ids[self.favourite]] = 1.0 + torch.log(torch.tensor(3.0))  # 3 : 1 odds
         logits[:, :, self.digit_ids[self.runner_up]] = 1.0
@@ -115,7 +114,7 @@ def test_the_judge_score_is_the_expected_digit_over_nine(small_model):
     assert scores == pytest.approx([(0.75 * 9 + 0.25 * 1) / 9] * 3)
 
 
-def test_the_judge_reward_pays_nothing_for_a_malformed_reply_and_reads_only_the_think_block(small_model, case):
+def test_the_judge_reward_pays_nothing_for_a_malformed_reply(small_model, case):
     from transformers import AutoTokenizer
 
     from medlab.rewards import digit_token_ids
