@@ -26,7 +26,7 @@ class Sampling:
     do_sample: bool = False
     temperature: float = 1.0
     top_p: float = 1.0
-    top_k: int = 0  # 0: no top-k cut (transformers' default is 50); RL's ratios assume the full distribution
+    top_k: int = 0  # 0: the whole distribution, as the temperature describes it (transformers cuts to 50); RL needs it
     enable_thinking: bool = True  # False starts the reply after an empty <think> block (see render_prompts)
 
     def generate_kwargs(self) -> dict:
