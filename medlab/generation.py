@@ -122,13 +122,35 @@ def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch
 @torch.inference_mode()
 def generate_ids(model, tokenizer, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
     """One left-padded batch through `model.generate`; the new token ids of each row."""
-    width = max(len(r) for r in rows)
-    pad = tokenizer.pad_token_id
-    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=model.device)
-    attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
+    input_ids, attention = left_pad(rows, tokenizer.pad_token_id, model.device)
     output = model.generate(input_ids=input_ids, attention_mask=attention, **sampling.generate_kwargs(),
-                            pad_token_id=pad)
-    return output[:, width:].tolist()
+                            pad_token_id=tokenizer.pad_token_id)
+    return output[:, input_ids.shape[1]:].tolist()
+
+
+def left_pad(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows padded on the left to one width, and their attention mask: every row then
+    ends at the last column, where the next token is read or generated.
+
+    >>> ids, attention = left_pad([[5, 6], [7]], pad=0, device="cpu")
+    >>> ids.tolist(), attention.tolist()
+    ([[5, 6], [0, 7]], [[1, 1], [0, 1]])
+    """
+    width = max(len(r) for r in rows)
+    input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
+    attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+    return input_ids, attention
+
+
+def position_ids(attention: torch.Tensor) -> torch.Tensor:
+    """Positions that count real tokens only, as `generate` computes them: with left padding a
+    row's first token is at position 0 whatever the padding before it, so a row's result does
+    not depend on the other rows of its batch.
+
+    >>> position_ids(torch.tensor([[0, 1, 1], [1, 1, 1]])).tolist()
+    [[0, 0, 1], [0, 1, 2]]
+    """
+    return (attention.cumsum(-1) - 1).clamp(min=0)
 
 
 def end_token_ids(model, tokenizer) -> set[int]:

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from medlab.env import training_peak_mb
-from medlab.generation import Sampling, end_token_ids, generate_ids, render_prompts
+from medlab.generation import Sampling, end_token_ids, generate_ids, position_ids, render_prompts
 from medlab.runlog import write_json
 
 
@@ -199,9 +199,8 @@ def policy_forward(model, value_head, sequences, attention, width: int, temperat
 
     Only the reply's positions go through the output layer: with a 130-token MCQ prompt and a
     24-token reply, that is a sixth of the work."""
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left-padded prompts: count real tokens only
-    out = model(input_ids=sequences, attention_mask=attention, position_ids=positions, logits_to_keep=width + 1,
-                output_hidden_states=value_head is not None)
+    out = model(input_ids=sequences, attention_mask=attention, position_ids=position_ids(attention),
+                logits_to_keep=width + 1, output_hidden_states=value_head is not None)
     logp = (out.logits[:, :-1].float() / temperature).log_softmax(-1)  # position t predicts token t + 1
     logprobs = logp.gather(-1, sequences[:, -width:, None]).squeeze(-1)
     entropy = -(logp.exp() * logp).sum(-1)

@@ -17,6 +17,7 @@ import torch
 
 from medlab.data.load.appropriateness import CATEGORIES
 from medlab.data.splits import normalize
+from medlab.generation import left_pad, position_ids
 
 RIGHT, WRONG, NO_ANSWER = 1.0, 0.1, 0.0
 """The MCQ reward of MedLLM and HuatuoGPT-o1: a wrong answer in a readable form still earns a
@@ -169,12 +170,9 @@ def judge_scores(model, tokenizer, references: list[str], written: list[str], ba
     scores: list[float] = []
     for start in range(0, len(prompts), batch_size):
         rows = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_size]]
-        width = max(map(len, rows))
-        ids = torch.tensor([[tokenizer.pad_token_id] * (width - len(r)) + r for r in rows], device=model.device)
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=model.device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)  # left padding must not shift a pair's score
-        with torch.no_grad():
-            logits = model(input_ids=ids, attention_mask=attention, position_ids=positions,
+        ids, attention = left_pad(rows, tokenizer.pad_token_id, model.device)
+        with torch.no_grad():  # position ids: a pair's score must not depend on its batch's padding
+            logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids(attention),
                            logits_to_keep=1).logits[:, -1].float()
         probs = logits[:, digits].softmax(-1)  # the judge's belief over the ten scores only
         scores += (probs @ torch.arange(10.0, device=probs.device) / 9).tolist()
