@@ -11,6 +11,8 @@ Introduced in notebooks/02_baseline.ipynb.
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ COURSE_ADAPTERS = {
     "sft_reasoning": "04_sft_reasoning",
     "sft_triage": "04_sft_reasoning",
     "sft_imaging": "04_sft_reasoning",
+    "ppo_mcq": "05_ppo_mcq",
 }
 """Every adapter the course's training notebooks save, and the notebook that trains it."""
 
@@ -42,10 +45,16 @@ def adapters_dir(profile: Profile) -> Path:
     return runs_dir(profile.name) / "adapters"
 
 
-def save_adapter(model, profile: Profile, info: AdapterInfo) -> Path:
-    """Save a PEFT model's adapter and its medlab description; returns the folder."""
+def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str = "default") -> Path:
+    """Save one adapter of a PEFT model (`adapter_name`: PPO's model holds a "policy" and a
+    "reference") and its medlab description; returns the folder."""
     folder = adapters_dir(profile) / info.name
-    model.save_pretrained(folder)
+    with tempfile.TemporaryDirectory() as scratch:
+        # PEFT writes any adapter but "default" into a subfolder of its name; the course loads
+        # every adapter from its folder's top level.
+        model.save_pretrained(scratch, selected_adapters=[adapter_name])
+        saved = Path(scratch) if adapter_name == "default" else Path(scratch) / adapter_name
+        shutil.copytree(saved, folder, dirs_exist_ok=True)
     write_json(folder / META, {**asdict(info), "path": ""})
     return folder
 

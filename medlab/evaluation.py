@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import torch
+
 from medlab import metrics, parsers, prompts
 from medlab.data.load.appropriateness import CATEGORIES
 from medlab.data.load.direct import to_target_text
@@ -190,6 +192,23 @@ def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, mo
         extras["labels"] = [str(label) for label in task.labels]
         extras["confusion"] = metrics.confusion(gold, pred, task.labels).tolist()
     return EvalResult(model_name, task_name, replies, gold, pred, scores, extras)
+
+
+def sampled_rewards(model, tokenizer, conversations: list[list[dict]], reward_fn, columns: dict[str, list],
+                    sampling: Sampling, samples: int = 4, seed: int = 0, batch_size: int = 256) -> list[float]:
+    """`reward_fn`'s score of `samples` sampled replies to each conversation, each conversation's
+    replies side by side: what an RL run will see, measured before and after it.
+
+    Greedy accuracy can look finished while sampled replies, the only thing RL learns from, are
+    malformed. The seed is fixed and the global random state left untouched, so "before" and
+    "after" draw the same random numbers.
+    """
+    repeated = [c for c in conversations for _ in range(samples)]
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        replies = generate(model, tokenizer, repeated, sampling, batch_size, desc="sampling")
+    return reward_fn(completions=replies, **{name: [v for v in values for _ in range(samples)]
+                                             for name, values in columns.items()})
 
 
 def thinking_modes(task_name: str) -> tuple[bool, ...]:

@@ -27,12 +27,15 @@ class Sampling:
     temperature: float = 1.0
     top_p: float = 1.0
     top_k: int = 0  # 0: the whole distribution, as the temperature describes it (transformers cuts to 50); RL needs it
+    min_p: float = 0.0  # drop tokens below min_p x the likeliest one's probability: cuts a small model's junk tail
     enable_thinking: bool = True  # False starts the reply after an empty <think> block (see render_prompts)
 
     def generate_kwargs(self) -> dict:
         kwargs = {"max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample}
         if self.do_sample:
             kwargs.update(temperature=self.temperature, top_p=self.top_p, top_k=self.top_k)
+            if self.min_p:
+                kwargs["min_p"] = self.min_p
         return kwargs
 
 

@@ -62,14 +62,15 @@ def triage_safety(rows: list[dict]):
     return fig
 
 
-def training_curves(logs: dict[str, dict], keys: tuple[str, ...] = ("loss", "reward")):
-    """One panel per key; one line per run log (`{"step": [...], key: [...]}`) that has it."""
+def training_curves(logs: dict[str, dict], keys: tuple[str, ...] = ("loss", "reward"), x: str = "step"):
+    """One panel per key; one line per run log (`{x: [...], key: [...]}`) that has it. `x` may be
+    any series the logs share, e.g. sampled replies, to compare runs of different batch sizes."""
     fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.2), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):
         for name, log in logs.items():
             if log.get(key):
-                ax.plot(log["step"][: len(log[key])], log[key], label=name)
-        ax.set(xlabel="step", ylabel=key, title=key)
+                ax.plot(log[x][: len(log[key])], log[key], label=name)
+        ax.set(xlabel=x.replace("_", " "), ylabel=key, title=key)
         if ax.lines:
             ax.legend(fontsize=7)
         else:

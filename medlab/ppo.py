@@ -17,19 +17,24 @@ The reference is the SFT adapter itself, loaded a second time and kept frozen
 (`load_policy_and_reference`): the policy and the reference share one base model and differ by
 which adapter is active, so PPO needs no second copy of an 8B model.
 
-For the MedLLM second stage: SFT, then PPO on MedQA (notebook 05_ppo_mcq, planned).
+For the MedLLM second stage: SFT, then PPO on MedQA.
+
+Introduced in notebooks/05_ppo_mcq.ipynb.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from medlab.env import training_peak_mb
 from medlab.generation import Sampling, end_token_ids, generate_ids, position_ids, render_prompts
@@ -49,11 +54,19 @@ class PPOConfig:
     value_clip: float = 0.2
     kl_coef: float = 0.03  # per-token penalty on log(policy / reference)
     gamma: float = 1.0  # no discount inside one reply: only the answer is rewarded
-    lam: float = 0.95
+    # 1.0: each token's advantage is the reply's return minus its value. Below 1, GAE trusts the
+    # value head's estimates of later tokens, noise while the head is new: on the pocket model
+    # 0.95 gave the answer token, early in the reply, little of the reward, and reward fell.
+    lam: float = 1.0
     value_coef: float = 0.5
     max_grad_norm: float = 1.0
     max_new_tokens: int = 24
-    temperature: float = 1.0  # sample the policy as it is: PPO's ratios assume exactly that
+    temperature: float = 1.0  # the policy's distribution as it is: PPO's ratios are taken under it
+    min_p: float = 0.0  # sampling only: cut tokens below min_p x the likeliest (see notebook 05)
+
+    def key(self) -> str:
+        """Hash of the recipe: a changed recipe never resumes another recipe's checkpoint."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
 
 
 # ---- the arithmetic, on tensors ----------------------------------------------------------------
@@ -237,7 +250,8 @@ def rollout(model, value_head, tokenizer, conversations: list[list[dict]], rewar
     """Sample one reply per conversation from the policy and score it; `columns` are the
     dataset columns the reward function reads, one list entry per conversation."""
     prompts = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in render_prompts(tokenizer, conversations)]
-    sampling = Sampling(max_new_tokens=config.max_new_tokens, do_sample=True, temperature=config.temperature)
+    sampling = Sampling(max_new_tokens=config.max_new_tokens, do_sample=True, temperature=config.temperature,
+                        min_p=config.min_p)
     model.eval()
     stops = end_token_ids(model, tokenizer)
     replies_ids = [cut_at_stop(ids, stops) or [tokenizer.eos_token_id]
@@ -323,7 +337,8 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
     ])
     start, log = resume(checkpoints, model, value_head, optimizer)
     order = random.Random(seed).sample(range(len(conversations)), len(conversations))  # one seeded pass order
-    for step in range(start, steps):
+    progress = tqdm(range(start, steps), desc="PPO", initial=start, total=steps, mininterval=2)
+    for step in progress:
         picked = [order[(step * config.batch_size + k) % len(order)] for k in range(config.batch_size)]
         started = time.time()
         batch = rollout(model, value_head, tokenizer, [conversations[i] for i in picked], reward_fn,
@@ -333,6 +348,7 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
                      peak_memory_mb=training_peak_mb())
         for key, value in stats.items():
             log.setdefault(key, []).append(value)
+        progress.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.3f}", refresh=False)
         write_json(log_path, log, indent=None)
         if (step + 1) % save_every == 0 and step + 1 < steps:
             save_checkpoint(checkpoints, model, value_head, optimizer, step + 1, log)

@@ -111,15 +111,17 @@ class Float32Adapter(TrainerCallback):
 # ---- the trainer -------------------------------------------------------------------------------
 
 def run_settings(profile: Profile, output_dir: Path, seed: int, report_to: str = "none",
-                 save_steps: int = 25) -> dict:
+                 save_steps: int = 25, count_tokens: bool = True) -> dict:
     """The trainer-config fields that are the course's plumbing, not the recipe: seeds, the CPU
     switch, checkpoints often enough to survive a crash, a log line every step.
 
     They fit `SFTConfig` and `GRPOConfig` alike: `SFTConfig(**run_settings(...), learning_rate=...)`.
+    `count_tokens` feeds the monitor's tokens/s; pass False to `GRPOConfig`, whose batches are
+    prompts the trainer cannot count (it warns at every step).
     """
     return dict(output_dir=str(output_dir), seed=seed, data_seed=seed, use_cpu=profile.device == "cpu",
                 logging_steps=1, save_strategy="steps", save_steps=save_steps, save_total_limit=2,
-                report_to=report_to, include_num_input_tokens_seen=True, dataloader_num_workers=0,
+                report_to=report_to, include_num_input_tokens_seen=count_tokens, dataloader_num_workers=0,
                 disable_tqdm=False)
 
 

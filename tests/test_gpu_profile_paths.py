@@ -65,7 +65,7 @@ def test_runs_follow_medlab_home_while_the_data_stays_in_the_checkout(tmp_path, 
 
 def test_evaluation_fails_loudly_when_a_training_notebooks_adapter_is_missing(scratch_course):
     profile = load_profile("tiny")
-    with pytest.raises(FileNotFoundError, match="run 03_sft_mcq, 04_sft_reasoning first"):
+    with pytest.raises(FileNotFoundError, match="run 03_sft_mcq, 04_sft_reasoning, 05_ppo_mcq first"):
         require_adapters(profile)
     for name in COURSE_ADAPTERS:
         folder = save_adapter(_TinyPeft(), profile, AdapterInfo(name, "pocket", ("medqa",), "nb", "sft"))
@@ -77,7 +77,7 @@ def test_evaluation_fails_loudly_when_a_training_notebooks_adapter_is_missing(sc
 class _TinyPeft:
     """Stands in for a PEFT model: only `save_pretrained` is needed to register an adapter."""
 
-    def save_pretrained(self, folder):
+    def save_pretrained(self, folder, selected_adapters=None):
         Path(folder).mkdir(parents=True, exist_ok=True)
 
 

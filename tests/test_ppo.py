@@ -167,3 +167,78 @@ def test_the_update_scores_replies_exactly_as_generation_sampled_them(small_mode
     with torch.no_grad():
         logprobs, _, _ = policy_forward(model, None, sequences, attention, mask.shape[1], temperature=0.7)
     assert torch.allclose(logprobs, sampled, atol=1e-4)
+
+
+# ---- what notebook 05 builds on: the sampler, the probe, the saved policy ------------------------
+
+def test_min_p_of_one_keeps_only_the_likeliest_token(small_model):
+    """min_p 1.0 drops every token less likely than the top one: sampling becomes greedy. Fails
+    if `Sampling` does not pass min_p on to `generate`."""
+    from medlab.generation import Sampling, generate
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    model = AutoModelForCausalLM.from_pretrained(small_model).eval()
+    conversations = [[{"role": "user", "content": text}] for text in ("Chest pain.", "Fever and cough.")]
+    greedy = generate(model, tokenizer, conversations, Sampling(max_new_tokens=8))
+    torch.manual_seed(0)
+    cut = generate(model, tokenizer, conversations * 3,
+                   Sampling(max_new_tokens=8, do_sample=True, temperature=1.5, min_p=1.0))
+    assert cut == greedy * 3
+    torch.manual_seed(0)
+    uncut = generate(model, tokenizer, conversations * 3, Sampling(max_new_tokens=8, do_sample=True, temperature=1.5))
+    assert uncut != greedy * 3  # the check above is not vacuous: hot sampling does differ
+
+
+def test_sampled_rewards_repeat_with_their_seed_and_leave_the_random_state_alone(small_model):
+    from medlab.evaluation import sampled_rewards
+    from medlab.generation import Sampling
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    model = AutoModelForCausalLM.from_pretrained(small_model).eval()
+    conversations = [[{"role": "user", "content": "Chest pain."}], [{"role": "user", "content": "Headache."}]]
+    seen = []
+
+    def length_and_tag(completions, tag, **kwargs):
+        seen.append(list(tag))
+        return [len(c) + 1000 * t for c, t in zip(completions, tag, strict=True)]
+
+    sampler = Sampling(max_new_tokens=12, do_sample=True, temperature=1.5)
+    def draw(seed):
+        return sampled_rewards(model, tokenizer, conversations, length_and_tag, {"tag": [1, 2]}, sampler, samples=3,
+                               seed=seed)
+
+    state = torch.get_rng_state()
+    first = draw(7)
+    assert torch.equal(torch.get_rng_state(), state)
+    again, other = draw(7), draw(8)
+    assert first == again and first != other
+    assert seen[0] == [1, 1, 1, 2, 2, 2]  # each conversation's replies side by side, columns repeated to match
+
+
+def test_only_the_policy_adapter_is_saved_and_it_reloads_as_trained(small_model, tmp_path, scratch_course):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    from medlab.adapters import AdapterInfo, save_adapter
+    from medlab.ppo import load_policy_and_reference
+    from medlab.profiles import load_profile
+
+    torch.manual_seed(0)
+    get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                   LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"], init_lora_weights=False)
+                   ).save_pretrained(tmp_path / "sft")
+    model = load_policy_and_reference(AutoModelForCausalLM.from_pretrained(small_model), str(tmp_path / "sft"))
+    with torch.no_grad():  # training moves the policy away from the reference
+        for name, param in model.named_parameters():
+            if ".policy." in name:
+                param.add_(0.5)
+    info = AdapterInfo(name="ppo_test", base_model=str(small_model), tasks=("medqa",), notebook="05_ppo_mcq",
+                       method="ppo")
+    folder = save_adapter(model, load_profile("tiny"), info, adapter_name="policy")
+
+    assert (folder / "adapter_model.safetensors").exists()
+    assert not (folder / "policy").exists() and not (folder / "reference").exists()
+    reloaded = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(small_model), str(folder))
+    trained = {n.replace(".policy.", "."): p for n, p in model.named_parameters() if ".policy." in n}
+    saved = {n.replace(".default.", "."): p for n, p in reloaded.named_parameters() if ".default." in n}
+    assert trained.keys() == saved.keys() and trained
+    assert all(torch.equal(trained[n], saved[n]) for n in trained)
