@@ -15,6 +15,7 @@ import re
 
 import torch
 
+from medlab import prompts
 from medlab.data.load.appropriateness import CATEGORIES
 from medlab.data.splits import normalize
 from medlab.generation import left_pad, position_ids
@@ -143,6 +144,28 @@ def score_think_blocks(replies: list[str], eligible: list[bool], score) -> list[
     for i, value in zip(chosen, score(chosen, [think_and_answer(replies[i])[0] for i in chosen]), strict=True):
         rewards[i] = value
     return rewards
+
+
+def audit_replies(item, other) -> dict[str, str]:
+    """Hand-written replies to imaging `item` that a policy could learn to write, by name: the
+    honest one, the malformed ones, the hacks. `other` is an item of another condition and
+    category, whose rationale stands for unrelated reasoning. Audited in tests and notebook 06.
+    """
+    gold, wrong = item.appropriateness, other.appropriateness
+    question = prompts.imaging_prompt(item)
+    return {
+        "right, well formed": f"<think>{item.rationale}</think>\n<answer>{gold}</answer>",
+        "right, no tags": f"{item.rationale} {gold}",
+        "tags in the wrong order": f"<answer>{gold}</answer>\n<think>{item.rationale}</think>",
+        "two answer tags": f"<think>{item.rationale}</think><answer>{wrong}</answer><answer>{gold}</answer>",
+        "all three categories in one answer": f"<think>{item.rationale}</think>"
+                                              "<answer>Usually Appropriate, May Be Appropriate, "
+                                              "Usually Not Appropriate</answer>",
+        "empty think": f"<think></think><answer>{gold}</answer>",
+        "long think copied from the prompt": f"<think>{question * 3}</think><answer>{gold}</answer>",
+        "right, unrelated reasoning": f"<think>{other.rationale}</think><answer>{gold}</answer>",
+        "wrong, gold reasoning": f"<think>{item.rationale}</think><answer>{wrong}</answer>",
+    }
 
 
 # ---- an LLM judge --------------------------------------------------------------------------------

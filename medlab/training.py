@@ -154,32 +154,35 @@ def log_path(profile: Profile, name: str) -> Path:
 
 
 class TrainingMonitor(TrainerCallback):
-    """Writes loss, learning rate, grad norm, tokens/s and peak memory to a JSON log at every
-    logging step, so a crashed run still leaves its curve behind."""
+    """Writes loss, learning rate, grad norm, tokens/s and peak memory (and any `extra_keys` the
+    trainer logs, such as GRPO's rewards) to a JSON log at every logging step, so a crashed run
+    still leaves its curve behind."""
 
     KEYS = ("step", "loss", "learning_rate", "grad_norm", "tokens_per_second", "peak_memory_mb")
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, extra_keys: tuple[str, ...] = ()):
         self.path = Path(path)
-        self.log = {key: [] for key in self.KEYS}
+        self.keys = self.KEYS + tuple(extra_keys)
+        self.log = {key: [] for key in self.keys}
         self._clock = self._tokens = None
 
     def on_train_begin(self, args, state, control, **kwargs):
         if self.path.exists() and state.global_step:  # resumed: keep the curve up to the checkpoint
             old = json.loads(self.path.read_text())
             keep = [i for i, step in enumerate(old["step"]) if step <= state.global_step]
-            self.log = {key: [old[key][i] for i in keep] for key in self.KEYS}
+            self.log = {key: [old.get(key, [None] * len(old["step"]))[i] for i in keep] for key in self.keys}
         self._clock, self._tokens = time.time(), state.num_input_tokens_seen
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or "loss" not in logs:
             return
         now, tokens = time.time(), state.num_input_tokens_seen
-        speed = (tokens - self._tokens) / max(now - self._clock, 1e-6)
+        speed = (tokens - self._tokens) / max(now - self._clock, 1e-6) if tokens else None  # None: not counted
         self._clock, self._tokens = now, tokens
-        for key, value in (("step", state.global_step), ("loss", logs["loss"]),
-                           ("learning_rate", logs.get("learning_rate")), ("grad_norm", logs.get("grad_norm")),
-                           ("tokens_per_second", round(speed, 1)), ("peak_memory_mb", training_peak_mb())):
+        values = {**logs, "step": state.global_step, "tokens_per_second": speed and round(speed, 1),
+                  "peak_memory_mb": training_peak_mb()}
+        for key in self.keys:
+            value = values.get(key)
             self.log[key].append(float(value) if value is not None else None)
         self.save()
 
@@ -194,9 +197,19 @@ def loss_start_end(log: dict) -> tuple[float, float]:
     >>> loss_start_end({"loss": [4.0, 3.0, 2.0, 1.0]})
     (4.0, 1.0)
     """
-    quarter = max(1, len(log["loss"]) // 4)
-    start, end = log["loss"][:quarter], log["loss"][-quarter:]
-    return round(sum(start) / len(start), 4), round(sum(end) / len(end), 4)
+    start, end = quarter_means(log["loss"])
+    return round(start, 4), round(end, 4)
+
+
+def quarter_means(values: list[float]) -> tuple[float, float]:
+    """Mean of the first and of the last quarter of a curve (loss, reward): "it fell" or "it
+    rose" compares these two.
+
+    >>> quarter_means([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    (1.5, 7.5)
+    """
+    quarter = max(1, len(values) // 4)
+    return sum(values[:quarter]) / quarter, sum(values[-quarter:]) / quarter
 
 
 def resume_point(checkpoints: Path) -> str | None:

@@ -7,11 +7,11 @@ learn to write and check what it pays before any training trusts it.
 import pytest
 import torch
 
-from medlab import prompts
 from medlab.data import sources
 from medlab.profiles import load_profile
 from medlab.rewards import (
     appropriateness_answer_reward,
+    audit_replies,
     embedding_reward,
     format_reward,
     judge_scores,
@@ -27,24 +27,6 @@ def case():
     item = split.test[0]
     other = next(o for o in split.train if o.condition != item.condition and o.appropriateness != item.appropriateness)
     return item, other
-
-
-def audit_replies(item, other) -> dict[str, str]:
-    gold, wrong = item.appropriateness, other.appropriateness
-    question = prompts.imaging_prompt(item)
-    return {
-        "right, well formed": f"<think>{item.rationale}</think>\n<answer>{gold}</answer>",
-        "right, no tags": f"{item.rationale} {gold}",
-        "tags in the wrong order": f"<answer>{gold}</answer>\n<think>{item.rationale}</think>",
-        "two answer tags": f"<think>{item.rationale}</think><answer>{wrong}</answer><answer>{gold}</answer>",
-        "all three categories in one answer": f"<think>{item.rationale}</think>"
-                                              "<answer>Usually Appropriate, May Be Appropriate, "
-                                              "Usually Not Appropriate</answer>",
-        "empty think": f"<think></think><answer>{gold}</answer>",
-        "long think copied from the prompt": f"<think>{question * 3}</think><answer>{gold}</answer>",
-        "right, unrelated reasoning": f"<think>{other.rationale}</think><answer>{gold}</answer>",
-        "wrong, gold reasoning": f"<think>{item.rationale}</think><answer>{wrong}</answer>",
-    }
 
 
 def pay(reward, replies: dict[str, str], item, **extra) -> dict[str, float]:

@@ -1,0 +1,53 @@
+"""The GRPO glue the RL notebooks share: a warm start loaded trainable, a logged run, a saved adapter."""
+
+import json
+
+import torch
+from peft import LoraConfig, get_peft_model
+from transformers import AutoModelForCausalLM
+from trl import GRPOConfig
+
+from medlab.adapters import AdapterInfo, find_adapters, save_adapter
+from medlab.grpo import GrpoRecipe, monitor_keys, run_grpo, warm_start
+from medlab.profiles import load_profile
+from medlab.training import log_path, run_settings
+
+
+def pays_for_brevity(completions, **kwargs):
+    return [1.0 / (1 + len(c)) for c in completions]
+
+
+def test_monitor_keys_name_each_reward_function_as_trl_logs_it():
+    keys = monitor_keys([pays_for_brevity])
+    assert "rewards/pays_for_brevity/mean" in keys and "frac_reward_zero_std" in keys
+
+
+def test_a_changed_recipe_never_shares_a_checkpoint_key():
+    recipe = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=2, steps=2, max_completion_length=8)
+    same = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=2, steps=2, max_completion_length=8)
+    other = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=2, steps=3, max_completion_length=8)
+    assert recipe.key() == same.key() != other.key()
+
+
+def test_run_grpo_logs_every_step_and_reward_and_saves_the_adapter(small_model, scratch_course):
+    profile = load_profile("tiny", small_model=str(small_model))
+    torch.manual_seed(0)
+    start = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    save_adapter(start, profile, AdapterInfo("warm", str(small_model), ("medqa",), "test", "sft"))
+    model, tokenizer = warm_start("warm", profile)
+    assert all(p.dtype == torch.float32 for p in model.parameters() if p.requires_grad)
+    assert any(p.requires_grad for p in model.parameters())
+
+    rows = [{"prompt": [{"role": "user", "content": text}]} for text in ("Chest pain.", "Fever.", "Cough.", "Rash.")]
+    args = GRPOConfig(num_generations=4, per_device_train_batch_size=8, max_steps=3, max_completion_length=8,
+                      learning_rate=1e-3, temperature=1.0, top_k=0,
+                      **run_settings(profile, scratch_course / "ckpt", seed=0, count_tokens=False))
+    info = AdapterInfo("grpo_test", str(small_model), ("medqa",), "test", "grpo")
+    log, seconds = run_grpo(model, tokenizer, rows, [pays_for_brevity], args, profile, info)
+
+    assert log["step"] == [1.0, 2.0, 3.0] and seconds > 0
+    assert all(v is not None and 0 < v <= 1 for v in log["rewards/pays_for_brevity/mean"])
+    assert json.loads(log_path(profile, "grpo_test").read_text())["reward"] == log["reward"]
+    assert {a.name: a.method for a in find_adapters(profile)}["grpo_test"] == "grpo"
+    assert not (scratch_course / "ckpt").exists()  # finished: checkpoints removed
