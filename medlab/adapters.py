@@ -31,6 +31,8 @@ COURSE_ADAPTERS = {
     "grpo_imaging_citations": "06_grpo_appropriateness",
     "grpo_imaging_llm_eval": "06_grpo_appropriateness",
     "grpo_imaging_embedding": "06_grpo_appropriateness",
+    "grpo_triage_no_bonus": "07_grpo_triage",
+    "grpo_triage_bonus": "07_grpo_triage",
 }
 """Every adapter the course's training notebooks save, and the notebook that trains it."""
 

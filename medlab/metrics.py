@@ -69,12 +69,15 @@ def triage_metrics(gold: Sequence[int], pred: Sequence[int | None]) -> dict[str,
     """Exact and adjacent accuracy, under-, critical under- and over-triage, and quadratic kappa.
 
     Rates are fractions of all cases. Under-triage means a less urgent level (a higher
-    number) than gold; it is critical when gold is 1 or 2. A no-parse is neither exact nor
+    number) than gold; it is critical when an ESI 1 or 2 patient is called 3, 4 or 5 (sent to
+    wait). A no-parse is neither exact nor
     adjacent nor a direction of error; kappa is computed over the parsed cases.
 
     >>> m = triage_metrics([1, 2, 3, 4], [2, 2, 1, None])
     >>> m["exact"], m["adjacent"], m["under_triage"], m["critical_under_triage"], m["over_triage"]
-    (0.25, 0.5, 0.25, 0.25, 0.25)
+    (0.25, 0.5, 0.25, 0.0, 0.25)
+    >>> triage_metrics([1, 2], [3, 5])["critical_under_triage"]
+    1.0
     """
     n = len(gold)
     pairs = [(g, p) for g, p in zip(gold, pred, strict=True) if p is not None]
@@ -83,7 +86,7 @@ def triage_metrics(gold: Sequence[int], pred: Sequence[int | None]) -> dict[str,
         "exact": sum(p == g for g, p in pairs) / n,
         "adjacent": sum(abs(p - g) <= 1 for g, p in pairs) / n,
         "under_triage": under / n,
-        "critical_under_triage": sum(p > g and g <= 2 for g, p in pairs) / n,
+        "critical_under_triage": sum(g <= 2 and p >= 3 for g, p in pairs) / n,
         "over_triage": sum(p < g for g, p in pairs) / n,
         "no_parse": (n - len(pairs)) / n,
     }

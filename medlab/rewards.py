@@ -168,6 +168,91 @@ def audit_replies(item, other) -> dict[str, str]:
     }
 
 
+# ---- ESI triage --------------------------------------------------------------------------------
+
+TRIAGE_NO_ANSWER = -2.0
+"""Below every committed answer, however wrong: the ESI system raised it from -0.5 to -2.0 once
+its policy learned that saying nothing cost less than a wrong level."""
+TRIAGE_EXACT, OVER_STEP, UNDER_STEP = 1.0, 0.4, 0.6
+"""Exact earns 1.0; each level of over-triage (more urgent than the gold) costs 0.4, each level of
+under-triage 0.6: sending a sick patient to wait is the error that harms, so at the same
+distance it earns less. Under by 4 is -1.4, over by 4 is -0.6."""
+RULE_BONUS = 0.5
+"""Added when a rule the case text triggers agrees with the answer, subtracted when it does not:
+half an exact answer, enough to decide between neighbouring levels, too little to outweigh a
+level that is wrong by two."""
+PARSED_FLOOR = -1.9
+"""A committed answer never earns as little as no answer, whatever rules it breaks."""
+TRIAGE_REPLY = re.compile(
+    r"\s*(?:<think>(?:(?!</?think>|</?answer>).)*</think>)?\s*<answer>\s*ESI\s*([1-5])\s*</answer>\s*", re.S | re.I)
+"""An optional think block (thinking off pre-fills an empty one in the prompt), then exactly
+`<answer>ESI n</answer>`."""
+LIFE_SAVING_TEXT = re.compile(r"intubat|chest tube|central line", re.I)
+OPEN_INJURY_TEXT = re.compile(r"open fracture|penetrating", re.I)
+PAIN_SCORE = re.compile(r"\bpain\s+(\d+)\s*/\s*10\b", re.I)
+
+
+def triage_answer(reply: str) -> int | None:
+    """The ESI level of a reply that is exactly an (optional) think block and `<answer>ESI n</answer>`.
+
+    >>> [triage_answer(r) for r in ["<think>x</think><answer>ESI 2</answer>", "<answer>esi 5</answer>",
+    ...                             "<answer>ESI 2 or 3</answer>", "ESI 2", "<answer>ESI 6</answer>"]]
+    [2, 5, None, None, None]
+    """
+    match = TRIAGE_REPLY.fullmatch(reply)
+    return None if match is None else int(match.group(1))
+
+
+def triage_reward(completions, level, narrative, rule_bonuses: bool = True, **kwargs) -> list[float]:
+    """The ESI system's reward, one float per reply.
+
+    No answer in the exact format: -2.0. Otherwise 1.0 for the gold level, less 0.4 per level of
+    over-triage and 0.6 per level of under-triage. With `rule_bonuses`, three rules read from the
+    case text add or take away 0.5 (`rule_adjustment`). A committed answer never earns -2.0 or less.
+
+    >>> triage_reward(["<answer>ESI 2</answer>", "<answer>ESI 1</answer>", "<answer>ESI 3</answer>", "no"],
+    ...               level=[2] * 4, narrative=["Pain 3/10."] * 4)
+    [1.0, 0.6, 0.4, -2.0]
+    """
+    rewards = []
+    for completion, gold, text in zip(completions, level, narrative, strict=True):
+        answer = triage_answer(completion_text(completion))
+        if answer is None:
+            rewards.append(TRIAGE_NO_ANSWER)
+            continue
+        distance = answer - gold  # > 0: less urgent than the gold, under-triage
+        reward = TRIAGE_EXACT - (UNDER_STEP * distance if distance > 0 else OVER_STEP * -distance)
+        if rule_bonuses:
+            reward += rule_adjustment(text, gold, answer)
+        rewards.append(round(max(reward, PARSED_FLOOR), 4))
+    return rewards
+
+
+def rule_adjustment(narrative: str, gold: int, answer: int) -> float:
+    """The three rules the ESI system's error analysis found, read from the case text:
+
+    - an airway or line placed (`intubat`, `chest tube`, `central line`) means ESI 1:
+      +0.5 for answering 1, -0.5 for anything else;
+    - an open injury (`open fracture`, `penetrating`) means ESI 2 or more urgent:
+      +0.5 for 1 or 2, -0.5 for 3-5;
+    - pain of 7/10 or more in a case whose gold level is 2, answered 3-5: -0.5.
+
+    >>> rule_adjustment("She was intubated by paramedics.", 1, 1), rule_adjustment("Concern for open fracture.", 2, 3)
+    (0.5, -0.5)
+    >>> rule_adjustment("Pain 8/10.", 2, 3), rule_adjustment("Pain 8/10.", 3, 4), rule_adjustment("Pain 3/10.", 2, 3)
+    (-0.5, 0.0, 0.0)
+    """
+    adjustment = 0.0
+    if LIFE_SAVING_TEXT.search(narrative):
+        adjustment += RULE_BONUS if answer == 1 else -RULE_BONUS
+    if OPEN_INJURY_TEXT.search(narrative):
+        adjustment += RULE_BONUS if answer <= 2 else -RULE_BONUS
+    pain = PAIN_SCORE.search(narrative)
+    if pain and int(pain.group(1)) >= 7 and gold == 2 and answer > 2:
+        adjustment -= RULE_BONUS
+    return adjustment
+
+
 # ---- an LLM judge --------------------------------------------------------------------------------
 
 JUDGE_INSTRUCTIONS = (

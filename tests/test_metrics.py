@@ -54,7 +54,7 @@ def test_triage_metrics_by_hand():
     assert m["exact"] == 3 / 8  # cases 0, 3, 7
     assert m["adjacent"] == 5 / 8  # plus cases 1 (1->2) and 4 (4->3)
     assert m["under_triage"] == 3 / 8  # 1->2, 2->4, 3->5
-    assert m["critical_under_triage"] == 2 / 8  # gold 1 or 2: 1->2, 2->4
+    assert m["critical_under_triage"] == 1 / 8  # an ESI 1-2 patient called 3-5: 2->4 (1->2 is not)
     assert m["over_triage"] == 1 / 8  # 4->3
     assert m["no_parse"] == 1 / 8
 

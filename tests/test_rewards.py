@@ -17,6 +17,7 @@ from medlab.rewards import (
     judge_scores,
     make_judge_reward,
     mcq_reward,
+    triage_reward,
 )
 
 
@@ -114,3 +115,66 @@ def test_the_mcq_reward_pays_only_an_exact_answer():
     replies = ["Answer: Heparin", "Answer: B", "Answer: Aspirin", "Answer: Heparin Answer: Aspirin",
                "Answer: Heparin, then more", "Heparin"]
     assert mcq_reward(replies, answer=["B"] * 6, options=[options] * 6) == [1.0, 1.0, 0.1, 0.0, 0.0, 0.0]
+
+
+# ---- ESI triage -----------------------------------------------------------------------------------
+
+NEUTRAL = "A 40-year-old man presents with a sprained ankle. He is alert. Pain 3/10. Expected care: x-ray."
+RULE_CASES = {  # narrative, gold level: each triggers one rule
+    "life-saving": ("She was intubated by paramedics. Pain cannot be assessed.", 1),
+    "open injury": ("Concern for open fracture. Pain 4/10.", 2),
+    "severe pain": ("Chest pain. Pain 8/10.", 2),
+}
+
+
+def triage_pay(replies, gold, narrative, rule_bonuses=True):
+    n = len(replies)
+    return triage_reward(replies, level=[gold] * n, narrative=[narrative] * n, rule_bonuses=rule_bonuses)
+
+
+def answer(level):
+    return f"<think>A: no -> B: no</think>\n<answer>ESI {level}</answer>"
+
+
+@pytest.mark.parametrize("reply", ["ESI 2", "<answer>ESI 2 or 3</answer>", "<answer>ESI 0</answer>",
+                                   "<answer>ESI 6</answer>", "<answer>ESI 2</answer><answer>ESI 3</answer>",
+                                   "<answer>ESI 2</answer><think>x</think>", "<think>x</think>", ""])
+def test_no_parseable_answer_earns_exactly_minus_two(reply):
+    assert triage_pay([reply], 2, NEUTRAL) == [-2.0]
+
+
+def test_every_committed_answer_earns_more_than_no_answer_even_breaking_every_rule():
+    everything = "Intubated. Penetrating wound. Pain 9/10."
+    for gold in range(1, 6):
+        for bonuses in (True, False):
+            assert min(triage_pay([answer(a) for a in range(1, 6)], gold, everything, bonuses)) > -2.0
+
+
+def test_exact_earns_most_and_under_triage_less_than_over_triage_at_the_same_distance():
+    for gold in range(1, 6):
+        paid = dict(zip(range(1, 6), triage_pay([answer(a) for a in range(1, 6)], gold, NEUTRAL), strict=True))
+        assert max(paid, key=paid.get) == gold
+        for distance in range(1, 5):
+            over, under = gold - distance, gold + distance
+            if over >= 1 and under <= 5:
+                assert paid[under] < paid[over], (gold, distance)
+
+
+@pytest.mark.parametrize("rule", RULE_CASES)
+def test_each_rule_moves_the_reward_only_with_bonuses_on(rule):
+    narrative, gold = RULE_CASES[rule]
+    replies = [answer(a) for a in range(1, 6)]
+    with_rules = triage_pay(replies, gold, narrative)
+    without = triage_pay(replies, gold, narrative, rule_bonuses=False)
+    assert without == triage_pay(replies, gold, NEUTRAL, rule_bonuses=False)  # the text alone changes nothing
+    change = [round(w - o, 4) for w, o in zip(with_rules, without, strict=True)]
+    expected = {"life-saving": [0.5, -0.5, -0.5, -0.5, -0.5],
+                "open injury": [0.5, 0.5, -0.5, -0.5, -0.5],
+                "severe pain": [0.0, 0.0, -0.5, -0.5, -0.5]}[rule]
+    assert change == expected
+
+
+def test_the_pain_rule_needs_gold_level_two_and_seven_or_more():
+    assert triage_pay([answer(3)], 3, "Pain 9/10.") == triage_pay([answer(3)], 3, NEUTRAL)
+    assert triage_pay([answer(3)], 2, "Pain 6/10.") == triage_pay([answer(3)], 2, NEUTRAL)
+    assert triage_pay([answer(3)], 2, "Pain 7/10.")[0] == pytest.approx(triage_pay([answer(3)], 2, NEUTRAL)[0] - 0.5)

@@ -126,6 +126,14 @@ def triage_benchmark(mietic_path: str | Path | None = None) -> tuple[list, SkipR
     return triage.load_mietic(mietic_path or data_dir() / "triage/mietic_format_36.csv")
 
 
+def rule_probes() -> list[tuple[str, object]]:
+    """The 36 triage rule probes as (rule, case): twelve cases for each rule the ESI system's
+    error analysis found (a life-saving intervention placed, an open injury, severe pain)."""
+    path = data_dir() / "triage/rule_probes.jsonl"
+    rules = [json.loads(line)["rule"] for line in path.read_text().splitlines() if line.strip()]
+    return list(zip(rules, triage.load_cases(path), strict=True))
+
+
 def without_held_out(train: list, held_out: list[list], key, source: str) -> tuple[list, SkipReport]:
     """`train` minus anything a held-out split also holds, with the count reported."""
     kept, dropped = drop_overlap(train, held_out, key=key)
