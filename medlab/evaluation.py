@@ -195,7 +195,7 @@ def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, mo
 
 
 def sampled_rewards(model, tokenizer, conversations: list[list[dict]], reward_fn, columns: dict[str, list],
-                    sampling: Sampling, samples: int = 4, seed: int = 0, batch_size: int = 256) -> list[float]:
+                    sampling: Sampling, samples: int = 4, seed: int = 0, batch_size: int = 256) -> list:
     """`reward_fn`'s score of `samples` sampled replies to each conversation, each conversation's
     replies side by side: what an RL run will see, measured before and after it.
 

@@ -10,15 +10,22 @@ Introduced in notebooks/06_grpo_appropriateness.ipynb.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from medlab.adapters import AdapterInfo, save_adapter, saved_adapter
+from medlab.env import choose_precision, gpu_capability
 from medlab.profiles import Profile
-from medlab.training import Float32Adapter, TrainingMonitor, log_path, train_resumable, upcast_trainable
+from medlab.training import (
+    Float32Adapter,
+    TrainingMonitor,
+    log_path,
+    recipe_key,
+    run_settings,
+    train_resumable,
+    upcast_trainable,
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,7 @@ class GrpoRecipe:
     grad_accum: int = 1
 
     def key(self) -> str:
-        """Hash of the recipe: a changed recipe never resumes another recipe's checkpoint."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        return recipe_key(self)
 
 
 def warm_start(adapter: str, profile: Profile):
@@ -80,3 +86,20 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
     save_adapter(trainer.model, profile, info)
     return monitor.log, seconds
 
+
+def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: int, report_to: str = "none"):
+    """TRL's `GRPOConfig` for `recipe` on `profile`: the shortcut for what notebook 06 builds field
+    by field (and explains there)."""
+    from trl import GRPOConfig
+
+    precision, _ = choose_precision(profile.precision, gpu_capability())
+    return GRPOConfig(
+        num_generations=recipe.num_generations,
+        per_device_train_batch_size=recipe.num_generations * recipe.prompts_per_step,
+        gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.steps,
+        max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
+        min_p=recipe.min_p or None, top_k=0, beta=recipe.beta, loss_type="dapo", scale_rewards="group",
+        learning_rate=recipe.learning_rate, fp16=precision == "fp16", bf16=precision == "bf16",
+        gradient_checkpointing=profile.gradient_checkpointing, optim=profile.optim,
+        **run_settings(profile, output_dir, seed, report_to=report_to, count_tokens=False),
+    )

@@ -70,8 +70,8 @@ def triage_metrics(gold: Sequence[int], pred: Sequence[int | None]) -> dict[str,
 
     Rates are fractions of all cases. Under-triage means a less urgent level (a higher
     number) than gold; it is critical when an ESI 1 or 2 patient is called 3, 4 or 5 (sent to
-    wait). A no-parse is neither exact nor
-    adjacent nor a direction of error; kappa is computed over the parsed cases.
+    wait). A no-parse is neither exact nor adjacent nor a direction of error; kappa is
+    computed over the parsed cases.
 
     >>> m = triage_metrics([1, 2, 3, 4], [2, 2, 1, None])
     >>> m["exact"], m["adjacent"], m["under_triage"], m["critical_under_triage"], m["over_triage"]

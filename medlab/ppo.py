@@ -24,12 +24,10 @@ Introduced in notebooks/05_ppo_mcq.ipynb.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -39,6 +37,7 @@ from tqdm.auto import tqdm
 from medlab.env import training_peak_mb
 from medlab.generation import Sampling, end_token_ids, generate_ids, position_ids, render_prompts
 from medlab.runlog import write_json
+from medlab.training import recipe_key, upcast_trainable
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,7 @@ class PPOConfig:
     min_p: float = 0.0  # sampling only: cut tokens below min_p x the likeliest (see notebook 05)
 
     def key(self) -> str:
-        """Hash of the recipe: a changed recipe never resumes another recipe's checkpoint."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        return recipe_key(self)
 
 
 # ---- the arithmetic, on tensors ----------------------------------------------------------------
@@ -181,8 +179,6 @@ class ValueHead(nn.Module):
 def load_policy_and_reference(base_model, sft_adapter: str):
     """The SFT adapter twice on one base: "policy" (trainable, float32) and "reference" (frozen)."""
     from peft import PeftModel
-
-    from medlab.training import upcast_trainable
 
     model = PeftModel.from_pretrained(base_model, sft_adapter, adapter_name="policy", is_trainable=True)
     model.load_adapter(sft_adapter, adapter_name="reference")

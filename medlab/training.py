@@ -51,7 +51,13 @@ class LoraRecipe:
                           target_modules=list(self.targets), task_type="CAUSAL_LM")
 
     def key(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:8]
+        return recipe_key(self)
+
+
+def recipe_key(recipe) -> str:
+    """A short hash of a recipe dataclass, in its checkpoint folder's name: a changed recipe
+    never resumes another recipe's checkpoint."""
+    return hashlib.sha256(json.dumps(asdict(recipe), sort_keys=True).encode()).hexdigest()[:8]
 
 
 # ---- data ------------------------------------------------------------------------------------

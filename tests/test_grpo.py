@@ -51,3 +51,15 @@ def test_run_grpo_logs_every_step_and_reward_and_saves_the_adapter(small_model, 
     assert json.loads(log_path(profile, "grpo_test").read_text())["reward"] == log["reward"]
     assert {a.name: a.method for a in find_adapters(profile)}["grpo_test"] == "grpo"
     assert not (scratch_course / "ckpt").exists()  # finished: checkpoints removed
+
+
+def test_grpo_config_turns_a_recipe_into_trl_fields(tmp_path):
+    from medlab.grpo import grpo_config
+
+    recipe = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=8, steps=16,
+                        max_completion_length=128, min_p=0.1)
+    args = grpo_config(recipe, load_profile("tiny"), tmp_path / "ckpt", seed=3)
+    assert (args.num_generations, args.per_device_train_batch_size, args.max_steps) == (4, 32, 16)
+    assert (args.min_p, args.top_k, args.beta, args.learning_rate) == (0.1, 0, 0.0, 1e-3)
+    assert args.use_cpu and not args.fp16 and not args.bf16 and args.seed == 3
+    assert grpo_config(GrpoRecipe(1e-5, 4, 1, 100, 768), load_profile("tiny"), tmp_path, 0).min_p is None  # uncut
