@@ -60,7 +60,8 @@ def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str =
         # every adapter from its folder's top level.
         model.save_pretrained(scratch, selected_adapters=[adapter_name])
         saved = Path(scratch) if adapter_name == "default" else Path(scratch) / adapter_name
-        shutil.copytree(saved, folder, dirs_exist_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier save of this name
+        shutil.copytree(saved, folder)
     write_json(folder / META, {**asdict(info), "path": ""})
     return folder
 

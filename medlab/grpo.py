@@ -1,11 +1,13 @@
-"""GRPO with TRL from a warm-start adapter: the recipe, the loading and the logged run that the
-RL notebooks share.
+"""GRPO with TRL from a warm-start adapter: the recipe, the data split, the loading and the
+logged run that the RL notebooks share.
 
-Each notebook builds TRL's `GRPOConfig` in a visible cell from a `GrpoRecipe`, as 03 builds
-`SFTConfig` from a `LoraRecipe`; `warm_start` loads the adapter RL continues from, and
-`run_grpo` trains it with the course's monitor, float32 adapter and checkpoints, then saves it.
+06 and 07 build TRL's `GRPOConfig` in a visible cell from a `GrpoRecipe`, as 03 builds
+`SFTConfig` from a `LoraRecipe` (`grpo_config` is the same in one call); `warm_start` loads the
+adapter RL continues from, and `run_grpo` trains it with the course's monitor, float32 adapter
+and checkpoints, then saves it.
 
-Introduced in notebooks/06_grpo_appropriateness.ipynb.
+First used in notebooks/05_ppo_mcq.ipynb (GRPO beside PPO); taught in
+notebooks/06_grpo_appropriateness.ipynb.
 """
 
 from __future__ import annotations
@@ -34,16 +36,39 @@ class GrpoRecipe:
 
     learning_rate: float
     num_generations: int  # replies per prompt: the group whose mean reward is the baseline
-    prompts_per_step: int
+    prompts_per_step: int  # per forward pass; an optimiser step sees grad_accum times as many
     steps: int
     max_completion_length: int
     temperature: float = 1.0
     min_p: float = 0.0  # 0: sample the policy uncut; the pocket model needs 0.1 (notebook 05)
     beta: float = 0.0  # KL to the reference; TRL's reference for a PEFT model is the adapter-free base
     grad_accum: int = 1
+    scheduler: str = "linear"  # TRL's default decay to 0; "constant" to compare with PPO's fixed rate
 
     def key(self) -> str:
         return recipe_key(self)
+
+
+WARM_START_EXAMPLES = {"tiny": 240, "t4": 300, "full": 300}
+"""Training rows a warm-start adapter of 04 learns the answer format from; RL trains on the
+rows after them, which the warm start has not seen."""
+
+
+def warm_start_rows(items: list, profile: Profile) -> list:
+    """The rows notebook 04 teaches the answer format with."""
+    return list(items[:WARM_START_EXAMPLES[profile.name]])
+
+
+def rows_after_warm_start(items: list, profile: Profile) -> tuple[list, bool]:
+    """The rows RL trains on: those after the warm start's, and False; or, where the warm start
+    took every row, all of them again and True (say so: RL then revisits what SFT taught).
+
+    >>> from medlab.profiles import load_profile
+    >>> rows_after_warm_start(list(range(250)), load_profile("tiny"))[0]
+    [240, 241, 242, 243, 244, 245, 246, 247, 248, 249]
+    """
+    rest = list(items[WARM_START_EXAMPLES[profile.name]:])
+    return (rest, False) if rest else (list(items), True)
 
 
 def warm_start(adapter: str, profile: Profile):
@@ -88,8 +113,8 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
 
 
 def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: int, report_to: str = "none"):
-    """TRL's `GRPOConfig` for `recipe` on `profile`: the shortcut for what notebook 06 builds field
-    by field (and explains there)."""
+    """TRL's `GRPOConfig` for `recipe` on `profile`: in one call what notebooks 06 and 07 build
+    field by field (06 explains each)."""
     from trl import GRPOConfig
 
     precision, _ = choose_precision(profile.precision, gpu_capability())
@@ -99,7 +124,8 @@ def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: in
         gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.steps,
         max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
         min_p=recipe.min_p or None, top_k=0, beta=recipe.beta, loss_type="dapo", scale_rewards="group",
-        learning_rate=recipe.learning_rate, fp16=precision == "fp16", bf16=precision == "bf16",
+        learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler,
+        fp16=precision == "fp16", bf16=precision == "bf16",
         gradient_checkpointing=profile.gradient_checkpointing, optim=profile.optim,
         **run_settings(profile, output_dir, seed, report_to=report_to, count_tokens=False),
     )

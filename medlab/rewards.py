@@ -180,7 +180,7 @@ distance it earns less. Under by 4 is -1.4, over by 4 is -0.6."""
 RULE_BONUS = 0.5
 """Added when a rule the case text triggers agrees with the answer, subtracted when it does not:
 half an exact answer, enough to decide between neighbouring levels, too little to outweigh a
-level that is wrong by two."""
+level that is wrong by two (where the text and the gold level agree, as in the course's cases)."""
 PARSED_FLOOR = -1.9
 """A committed answer never earns as little as no answer, whatever rules it breaks."""
 TRIAGE_REPLY = re.compile(
@@ -228,29 +228,47 @@ def triage_reward(completions, level, narrative, rule_bonuses: bool = True, **kw
     return rewards
 
 
-def rule_adjustment(narrative: str, gold: int, answer: int) -> float:
-    """The three rules the ESI system's error analysis found, read from the case text:
+LIFE_SAVING_RULE, OPEN_INJURY_RULE, SEVERE_PAIN_RULE = ("life-saving intervention placed", "open injury",
+                                                       "severe pain")
+"""The three rules' names, as the rule probes (data/triage/rule_probes.jsonl) call them."""
 
-    - an airway or line placed (`intubat`, `chest tube`, `central line`) means ESI 1:
-      +0.5 for answering 1, -0.5 for anything else;
-    - an open injury (`open fracture`, `penetrating`) means ESI 2 or more urgent:
-      +0.5 for 1 or 2, -0.5 for 3-5;
-    - pain of 7/10 or more in a case whose gold level is 2, answered 3-5: -0.5.
+
+def triggered_rules(narrative: str, gold: int) -> list[str]:
+    """The rules a case's text (and, for pain, its gold level) triggers:
+
+    - an airway or line placed (`intubat`, `chest tube`, `central line`): the case is ESI 1;
+    - an open injury (`open fracture`, `penetrating`): ESI 2 or more urgent;
+    - pain of 7/10 or more in a case whose gold level is 2: it must not be sent to wait.
+
+    Plain text matching, as the ESI system's bonuses did: "no open fracture" triggers the rule
+    too. The course's cases never write such negations; check yours before trusting the bonus.
+
+    >>> triggered_rules("Intubated en route. Pain 8/10.", 2)
+    ['life-saving intervention placed', 'severe pain']
+    """
+    rules = []
+    if LIFE_SAVING_TEXT.search(narrative):
+        rules.append(LIFE_SAVING_RULE)
+    if OPEN_INJURY_TEXT.search(narrative):
+        rules.append(OPEN_INJURY_RULE)
+    pain = PAIN_SCORE.search(narrative)
+    if pain and int(pain.group(1)) >= 7 and gold == 2:
+        rules.append(SEVERE_PAIN_RULE)
+    return rules
+
+
+def rule_adjustment(narrative: str, gold: int, answer: int) -> float:
+    """+0.5 or -0.5 for each rule the case triggers (`triggered_rules`): ESI 1 for an airway or
+    line placed, 1 or 2 for an open injury; the pain rule only takes away, from answers 3-5.
 
     >>> rule_adjustment("She was intubated by paramedics.", 1, 1), rule_adjustment("Concern for open fracture.", 2, 3)
     (0.5, -0.5)
     >>> rule_adjustment("Pain 8/10.", 2, 3), rule_adjustment("Pain 8/10.", 3, 4), rule_adjustment("Pain 3/10.", 2, 3)
     (-0.5, 0.0, 0.0)
     """
-    adjustment = 0.0
-    if LIFE_SAVING_TEXT.search(narrative):
-        adjustment += RULE_BONUS if answer == 1 else -RULE_BONUS
-    if OPEN_INJURY_TEXT.search(narrative):
-        adjustment += RULE_BONUS if answer <= 2 else -RULE_BONUS
-    pain = PAIN_SCORE.search(narrative)
-    if pain and int(pain.group(1)) >= 7 and gold == 2 and answer > 2:
-        adjustment -= RULE_BONUS
-    return adjustment
+    followed = {LIFE_SAVING_RULE: answer == 1, OPEN_INJURY_RULE: answer <= 2, SEVERE_PAIN_RULE: answer <= 2}
+    bonus = {LIFE_SAVING_RULE: RULE_BONUS, OPEN_INJURY_RULE: RULE_BONUS, SEVERE_PAIN_RULE: 0.0}
+    return sum((bonus[rule] if followed[rule] else -RULE_BONUS for rule in triggered_rules(narrative, gold)), 0.0)
 
 
 # ---- an LLM judge --------------------------------------------------------------------------------

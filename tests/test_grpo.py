@@ -4,22 +4,17 @@ import json
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import GRPOConfig
 
 from medlab.adapters import AdapterInfo, find_adapters, save_adapter
-from medlab.grpo import GrpoRecipe, monitor_keys, run_grpo, warm_start
+from medlab.grpo import GrpoRecipe, run_grpo, warm_start
 from medlab.profiles import load_profile
 from medlab.training import log_path, run_settings
 
 
 def pays_for_brevity(completions, **kwargs):
     return [1.0 / (1 + len(c)) for c in completions]
-
-
-def test_monitor_keys_name_each_reward_function_as_trl_logs_it():
-    keys = monitor_keys([pays_for_brevity])
-    assert "rewards/pays_for_brevity/mean" in keys and "frac_reward_zero_std" in keys
 
 
 def test_a_changed_recipe_never_shares_a_checkpoint_key():
@@ -42,15 +37,16 @@ def test_run_grpo_logs_every_step_and_reward_and_saves_the_adapter(small_model, 
     rows = [{"prompt": [{"role": "user", "content": text}]} for text in ("Chest pain.", "Fever.", "Cough.", "Rash.")]
     args = GRPOConfig(num_generations=4, per_device_train_batch_size=8, max_steps=3, max_completion_length=8,
                       learning_rate=1e-3, temperature=1.0, top_k=0,
-                      **run_settings(profile, scratch_course / "ckpt", seed=0, count_tokens=False))
+                      **run_settings(profile, scratch_course / "ckpt", seed=0, save_steps=1, count_tokens=False))
     info = AdapterInfo("grpo_test", str(small_model), ("medqa",), "test", "grpo")
-    log, seconds = run_grpo(model, tokenizer, rows, [pays_for_brevity], args, profile, info)
+    saved = SavesSeen()
+    log, seconds = run_grpo(model, tokenizer, rows, [pays_for_brevity], args, profile, info, callbacks=[saved])
 
     assert log["step"] == [1.0, 2.0, 3.0] and seconds > 0
     assert all(v is not None and 0 < v <= 1 for v in log["rewards/pays_for_brevity/mean"])
     assert json.loads(log_path(profile, "grpo_test").read_text())["reward"] == log["reward"]
     assert {a.name: a.method for a in find_adapters(profile)}["grpo_test"] == "grpo"
-    assert not (scratch_course / "ckpt").exists()  # finished: checkpoints removed
+    assert saved.steps and not (scratch_course / "ckpt").exists()  # checkpoints were written, then removed
 
 
 def test_grpo_config_turns_a_recipe_into_trl_fields(tmp_path):
@@ -63,3 +59,13 @@ def test_grpo_config_turns_a_recipe_into_trl_fields(tmp_path):
     assert (args.min_p, args.top_k, args.beta, args.learning_rate) == (0.1, 0, 0.0, 1e-3)
     assert args.use_cpu and not args.fp16 and not args.bf16 and args.seed == 3
     assert grpo_config(GrpoRecipe(1e-5, 4, 1, 100, 768), load_profile("tiny"), tmp_path, 0).min_p is None  # uncut
+
+
+class SavesSeen(TrainerCallback):
+    """Records the steps at which the trainer wrote a checkpoint."""
+
+    def __init__(self):
+        self.steps = []
+
+    def on_save(self, args, state, control, **kwargs):
+        self.steps.append(state.global_step)
