@@ -27,6 +27,7 @@ COURSE_ADAPTERS = {
     "sft_triage": "04_sft_reasoning",
     "sft_imaging": "04_sft_reasoning",
     "ppo_mcq": "05_ppo_mcq",
+    "grpo_mcq": "05_ppo_mcq",
     "grpo_imaging_baseline": "06_grpo_appropriateness",
     "grpo_imaging_citations": "06_grpo_appropriateness",
     "grpo_imaging_llm_eval": "06_grpo_appropriateness",
