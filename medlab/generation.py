@@ -114,9 +114,9 @@ def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch
             torch.cuda.empty_cache()
             continue
         for i, row in zip(chunk, new_rows, strict=True):
-            cut = next((k for k, t in enumerate(row) if t in stops), None)
-            replies[i].extend(row if cut is None else row[: cut + 1])
-            if cut is not None:
+            kept = cut_at_stop(row, stops)
+            replies[i].extend(kept)
+            if kept and kept[-1] in stops:
                 finished.add(i)
         start += len(chunk)
     return finished, batch_size
@@ -154,6 +154,16 @@ def position_ids(attention: torch.Tensor) -> torch.Tensor:
     [[0, 0, 1], [0, 1, 2]]
     """
     return (attention.cumsum(-1) - 1).clamp(min=0)
+
+
+def cut_at_stop(ids: list[int], stops: set[int]) -> list[int]:
+    """The tokens up to and including the first end token; all of them where none ends.
+
+    >>> cut_at_stop([5, 6, 2, 7, 2], {2}), cut_at_stop([5, 6], {2})
+    ([5, 6, 2], [5, 6])
+    """
+    cut = next((k for k, t in enumerate(ids) if t in stops), None)
+    return ids if cut is None else ids[: cut + 1]
 
 
 def end_token_ids(model, tokenizer) -> set[int]:

@@ -23,6 +23,7 @@ from medlab.training import (
     Float32Adapter,
     TrainingMonitor,
     log_path,
+    prepare_base,
     recipe_key,
     run_settings,
     train_resumable,
@@ -74,15 +75,13 @@ def rows_after_warm_start(items: list, profile: Profile) -> tuple[list, bool]:
 def warm_start(adapter: str, profile: Profile):
     """The saved adapter `adapter`, loaded trainable onto a fresh base: where an RL run starts.
     Returns (model, tokenizer)."""
-    from peft import PeftModel, prepare_model_for_kbit_training
+    from peft import PeftModel
 
     from medlab.models import load_model_and_tokenizer
 
     info = saved_adapter(profile, adapter)
     base, tokenizer = load_model_and_tokenizer(info.base_model, profile)
-    if profile.load_in_4bit:
-        base = prepare_model_for_kbit_training(base, use_gradient_checkpointing=profile.gradient_checkpointing)
-    model = PeftModel.from_pretrained(base, info.path, is_trainable=True)
+    model = PeftModel.from_pretrained(prepare_base(base, profile), info.path, is_trainable=True)
     upcast_trainable(model)
     return model, tokenizer
 

@@ -35,7 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from medlab.env import training_peak_mb
-from medlab.generation import Sampling, end_token_ids, generate_ids, position_ids, render_prompts
+from medlab.generation import Sampling, cut_at_stop, end_token_ids, generate_ids, position_ids, render_prompts
 from medlab.runlog import write_json
 from medlab.training import recipe_key, upcast_trainable
 
@@ -250,7 +250,7 @@ def rollout(model, value_head, tokenizer, conversations: list[list[dict]], rewar
                         min_p=config.min_p)
     model.eval()
     stops = end_token_ids(model, tokenizer)
-    replies_ids = [cut_at_stop(ids, stops) or [tokenizer.eos_token_id]
+    replies_ids = [cut_at_stop(ids, stops) or [tokenizer.eos_token_id]  # the stop is kept: stopping is learned too
                    for ids in generate_ids(model, tokenizer, prompts, sampling)]
     replies = [tokenizer.decode(ids, skip_special_tokens=True) for ids in replies_ids]
     scores = torch.tensor(reward_fn(completions=replies, **columns), dtype=torch.float32, device=model.device)
@@ -260,12 +260,6 @@ def rollout(model, value_head, tokenizer, conversations: list[list[dict]], rewar
         logprobs, values, _ = policy_forward(model, value_head, sequences, attention, width, config.temperature)
     ref_logprobs = reference_forward(model, sequences, attention, width, config.temperature)
     return Rollout(sequences, attention, mask, logprobs, ref_logprobs, values, scores, replies)
-
-
-def cut_at_stop(ids: list[int], stops: set[int]) -> list[int]:
-    """The reply up to and including its first end token (the model learns to stop, too)."""
-    cut = next((k for k, t in enumerate(ids) if t in stops), None)
-    return ids if cut is None else ids[: cut + 1]
 
 
 def pad_both_sides(prompts: list[list[int]], replies: list[list[int]], pad: int, device):

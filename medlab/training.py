@@ -72,13 +72,21 @@ def sft_rows(conversations: list[list[dict]]) -> list[dict]:
 
 def add_lora(model, recipe: LoraRecipe, profile: Profile):
     """Wrap `model` in a fresh LoRA adapter, ready to train under the profile's precision."""
-    from peft import get_peft_model, prepare_model_for_kbit_training
+    from peft import get_peft_model
 
-    if profile.load_in_4bit:
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
-    model = get_peft_model(model, recipe.lora_config())
+    model = get_peft_model(prepare_base(model, profile), recipe.lora_config())
     upcast_trainable(model)
     return model
+
+
+def prepare_base(model, profile: Profile):
+    """A 4-bit base readied for training (norms in float32, input gradients for gradient
+    checkpointing) before an adapter goes on it; any other base as it is."""
+    if not profile.load_in_4bit:
+        return model
+    from peft import prepare_model_for_kbit_training
+
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
 
 
 def upcast_trainable(model) -> int:
