@@ -52,14 +52,16 @@ def adapters_dir(profile: Profile) -> Path:
     return runs_dir(profile.name) / "adapters"
 
 
-def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str = "default") -> Path:
+def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str = "default",
+                 state_dict: dict | None = None) -> Path:
     """Save one adapter of a PEFT model (`adapter_name`: PPO's model holds a "policy" and a
-    "reference") and its medlab description; returns the folder."""
+    "reference") and its medlab description; returns the folder. `state_dict` is the model's
+    weights gathered from several processes, where ZeRO-3 or FSDP sharded them."""
     folder = adapters_dir(profile) / info.name
     with tempfile.TemporaryDirectory() as scratch:
         # PEFT writes any adapter but "default" into a subfolder of its name; the course loads
         # every adapter from its folder's top level.
-        model.save_pretrained(scratch, selected_adapters=[adapter_name])
+        model.save_pretrained(scratch, selected_adapters=[adapter_name], state_dict=state_dict)
         saved = Path(scratch) if adapter_name == "default" else Path(scratch) / adapter_name
         shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier save of this name
         shutil.copytree(saved, folder)

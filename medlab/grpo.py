@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlab.adapters import AdapterInfo, save_adapter, saved_adapter
+from medlab.adapters import AdapterInfo, saved_adapter
 from medlab.env import choose_precision, gpu_capability
 from medlab.profiles import Profile
 from medlab.training import (
@@ -26,6 +26,7 @@ from medlab.training import (
     prepare_base,
     recipe_key,
     run_settings,
+    save_trained_adapter,
     train_resumable,
     upcast_trainable,
 )
@@ -72,6 +73,25 @@ def rows_after_warm_start(items: list, profile: Profile) -> tuple[list, bool]:
     return (rest, False) if rest else (list(items), True)
 
 
+def rule_rich_pool(cases: list, per_rule: int) -> tuple[list, dict[str, int]]:
+    """Triage cases for RL, up to `per_rule` of each ESI rule the reward checks (by the first
+    rule a case triggers) and as many that trigger none: at random, rule cases are too rare to
+    teach the bonuses. Returns the pool and how many cases of each kind there were to pick from.
+
+    >>> pool, found = rule_rich_pool([], per_rule=4)
+    >>> pool, found
+    ([], {})
+    """
+    from medlab.rewards import triggered_rules
+
+    by_rule: dict[str, list] = {}
+    for case in cases:
+        rules = triggered_rules(case.narrative, case.level)
+        by_rule.setdefault(rules[0] if rules else "none", []).append(case)
+    pool = [case for picked in by_rule.values() for case in picked[:per_rule]]
+    return pool, {rule: len(picked) for rule, picked in by_rule.items()}
+
+
 def warm_start(adapter: str, profile: Profile):
     """The saved adapter `adapter`, loaded trainable onto a fresh base: where an RL run starts.
     Returns (model, tokenizer)."""
@@ -107,13 +127,14 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
     started = time.time()
     train_resumable(trainer, Path(args.output_dir))
     seconds = time.time() - started
-    save_adapter(trainer.model, profile, info)
+    save_trained_adapter(trainer, profile, info)
     return monitor.log, seconds
 
 
-def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: int, report_to: str = "none"):
+def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: int, report_to: str = "none",
+                reward_weights: list[float] | None = None):
     """TRL's `GRPOConfig` for `recipe` on `profile`: in one call what notebooks 06 and 07 build
-    field by field (06 explains each)."""
+    field by field (06 explains each). `reward_weights`: one per reward function (None: all 1)."""
     from trl import GRPOConfig
 
     precision, _ = choose_precision(profile.precision, gpu_capability())
@@ -123,7 +144,7 @@ def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: in
         gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.steps,
         max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
         min_p=recipe.min_p or None, top_k=0, beta=recipe.beta, loss_type="dapo", scale_rewards="group",
-        learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler,
+        learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler, reward_weights=reward_weights,
         fp16=precision == "fp16", bf16=precision == "bf16",
         gradient_checkpointing=profile.gradient_checkpointing, optim=profile.optim,
         **run_settings(profile, output_dir, seed, report_to=report_to, count_tokens=False),

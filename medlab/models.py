@@ -8,6 +8,7 @@ Introduced in notebooks/00_setup.ipynb.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -81,6 +82,22 @@ def quantization_config(profile: Profile):
     )
 
 
+def device_map(profile: Profile) -> dict | None:
+    """The whole model on this process's GPU: GPU 0 in a notebook, GPU `LOCAL_RANK` in each
+    process of `accelerate launch` or `torchrun`. None where DeepSpeed ZeRO-3 or FSDP shard the
+    weights themselves, and on the CPU."""
+    if profile.device != "cuda" or sharded_launch():
+        return None
+    return {"": int(os.environ.get("LOCAL_RANK", 0))}
+
+
+def sharded_launch() -> bool:
+    """Whether `accelerate launch` started this process under DeepSpeed ZeRO-3 or FSDP."""
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    return is_deepspeed_zero3_enabled() or os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+
+
 def load_model(model_id: str, profile: Profile):
     """The causal LM for `model_id`, placed and typed as `profile` says."""
     precision, _ = choose_precision(profile.precision, gpu_capability())
@@ -88,7 +105,7 @@ def load_model(model_id: str, profile: Profile):
         resolve_model(model_id),
         dtype=torch_dtype(precision),
         quantization_config=quantization_config(profile),
-        device_map={"": 0} if profile.device == "cuda" else None,
+        device_map=device_map(profile),
     )
     if profile.gradient_checkpointing:
         model.config.use_cache = False  # the KV cache is useless, and costly, while training

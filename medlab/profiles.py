@@ -131,6 +131,16 @@ PROFILES: dict[str, Profile] = {
     ),
 }
 
+def changed_fields(profile: Profile) -> dict:
+    """The fields of `profile` that differ from the named profile it came from: its overrides.
+
+    >>> changed_fields(load_profile("tiny", max_train_examples=50))
+    {'max_train_examples': 50}
+    """
+    shipped = PROFILES[profile.name].to_dict()
+    return {key: value for key, value in profile.to_dict().items() if value != shipped[key]}
+
+
 AUTO = "auto"
 OVERRIDES_VARIABLE = "MEDLAB_SET"
 """Environment variable of profile overrides, `key=value` pairs as a shell writes them:

@@ -203,10 +203,11 @@ def triage_answer(reply: str) -> int | None:
     return None if match is None else int(match.group(1))
 
 
-def triage_reward(completions, level, narrative, rule_bonuses: bool = True, **kwargs) -> list[float]:
+def triage_reward(completions, level, narrative, rule_bonuses: bool = True, no_answer: float = TRIAGE_NO_ANSWER,
+                  **kwargs) -> list[float]:
     """The ESI system's reward, one float per reply.
 
-    No answer in the exact format: -2.0. Otherwise 1.0 for the gold level, less 0.4 per level of
+    No answer in the exact format: `no_answer` (-2.0). Otherwise 1.0 for the gold level, less 0.4 per level of
     over-triage and 0.6 per level of under-triage. With `rule_bonuses`, three rules read from the
     case text add or take away 0.5 (`rule_adjustment`). A committed answer never earns -2.0 or less.
 
@@ -218,7 +219,7 @@ def triage_reward(completions, level, narrative, rule_bonuses: bool = True, **kw
     for completion, gold, text in zip(completions, level, narrative, strict=True):
         answer = triage_answer(completion_text(completion))
         if answer is None:
-            rewards.append(TRIAGE_NO_ANSWER)
+            rewards.append(no_answer)
             continue
         distance = answer - gold  # > 0: less urgent than the gold, under-triage
         reward = TRIAGE_EXACT - (UNDER_STEP * distance if distance > 0 else OVER_STEP * -distance)
@@ -226,6 +227,11 @@ def triage_reward(completions, level, narrative, rule_bonuses: bool = True, **kw
             reward += rule_adjustment(text, gold, answer)
         rewards.append(round(max(reward, PARSED_FLOOR), 4))
     return rewards
+
+
+def triage_reward_no_bonus(completions, level, narrative, **kwargs) -> list[float]:
+    """`triage_reward` with the rule bonuses off: 07's ablation, under its own name in TRL's logs."""
+    return triage_reward(completions, level, narrative, **{**kwargs, "rule_bonuses": False})
 
 
 LIFE_SAVING_RULE, OPEN_INJURY_RULE, SEVERE_PAIN_RULE = ("life-saving intervention placed", "open injury",

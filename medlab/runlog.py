@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medlab.env import check_device, peak_memory_mb, seed_everything
-from medlab.profiles import PROFILES, Profile, load_profile
+from medlab.profiles import Profile, changed_fields, load_profile
 
 
 def course_root() -> Path:
@@ -103,7 +103,7 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overri
     run = NotebookRun(notebook=notebook, profile=config, seed=seed)
     run.metrics_path.unlink(missing_ok=True)  # a re-run starts clean: no stale numbers
     print(f"{notebook}: profile {config.name!r}, seed {seed}; results in {run.dir}, figures in {run.figures_dir}")
-    changed = {key: value for key, value in config.to_dict().items() if value != getattr(PROFILES[config.name], key)}
+    changed = changed_fields(config)
     if changed:
         print("overrides: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
     return run

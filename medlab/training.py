@@ -188,7 +188,7 @@ class TrainingMonitor(TrainerCallback):
         self._clock, self._tokens = time.time(), state.num_input_tokens_seen
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if not logs or "loss" not in logs:
+        if not logs or "loss" not in logs or not state.is_world_process_zero:  # several processes: one log
             return
         now, tokens = time.time(), state.num_input_tokens_seen
         speed = (tokens - self._tokens) / max(now - self._clock, 1e-6) if tokens else None  # None: not counted
@@ -262,5 +262,17 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
         train_dataset=Dataset.from_list(sft_rows(conversations)), callbacks=[monitor, Float32Adapter(), *callbacks],
     )
     train_resumable(trainer, checkpoints)
-    save_adapter(trainer.model, profile, info)
+    save_trained_adapter(trainer, profile, info)
     return trainer.model, monitor.log
+
+
+def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> None:
+    """`save_adapter` for a trainer's model, however many processes trained it.
+
+    Every process must call it: under DeepSpeed ZeRO-3 or FSDP gathering the sharded weights
+    is collective. One process writes, and the others wait until the adapter is on disk."""
+    accelerator = trainer.accelerator
+    state_dict = accelerator.get_state_dict(trainer.model) if accelerator.num_processes > 1 else None
+    if accelerator.is_main_process:
+        save_adapter(accelerator.unwrap_model(trainer.model), profile, info, state_dict=state_dict)
+    accelerator.wait_for_everyone()

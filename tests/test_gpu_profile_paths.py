@@ -78,7 +78,7 @@ def test_evaluation_fails_loudly_when_a_training_notebooks_adapter_is_missing(sc
 class _TinyPeft:
     """Stands in for a PEFT model: only `save_pretrained` is needed to register an adapter."""
 
-    def save_pretrained(self, folder, selected_adapters=None):
+    def save_pretrained(self, folder, selected_adapters=None, state_dict=None):
         Path(folder).mkdir(parents=True, exist_ok=True)
 
 

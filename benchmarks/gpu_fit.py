@@ -1,0 +1,327 @@
+"""Benchmark: does each t4 training recipe of the course fit in a T4's 15 GB, and how fast is it?
+
+    .venv/bin/python benchmarks/gpu_fit.py                 # on a GPU: the real shapes, capped at 15 GiB
+    .venv/bin/python benchmarks/gpu_fit.py --dry-run       # anywhere: tiny shapes, the same code path
+    .venv/bin/python benchmarks/gpu_fit.py --only sft_mcq ppo_mcq --steps 4
+
+For each recipe (03 SFT 8B, 04 SFT 3B and its warm starts, 05 PPO 8B with a value head, 06 GRPO
+with the judge and the embedder beside the policy, 07 GRPO 3B), the script builds the published
+architecture (hidden size, layers, heads, vocabulary, written below) with random weights, so
+nothing is downloaded. It loads it through the course's own loader in the `t4` profile (4-bit
+NF4, fp16 compute on a T4, paged 8-bit AdamW, gradient checkpointing), caps the process at
+`--cap-gib` of GPU memory, and runs a few real optimiser steps of the recipe from
+`medlab.recipes` through the notebook's own code (`run_sft`, `train_ppo`, `run_grpo`).
+
+Worst cases on purpose: SFT rows are filled to the profile's `max_seq_len`, and random weights
+never write an end token, so every sampled reply runs to the recipe's full length.
+
+It prints one row per recipe: peak GiB allocated and reserved, seconds per optimiser step
+(the mean over the run, the first step included) and, for RL, rollout tokens/s of plain
+`generate` with the unmerged adapter. An H100 capped at 15 GiB shows memory as a T4 would; its
+seconds are an H100's, not a T4's. `--dry-run` uses tiny shapes on the CPU: its figures mean
+nothing, it keeps the script working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+# Published configs of the course's t4 models (their config.json on the hub).
+ARCHITECTURES = {
+    "llama-3.1-8b": dict(model_type="llama", hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                         num_attention_heads=32, num_key_value_heads=8, vocab_size=128256, rope_theta=500000.0,
+                         tie_word_embeddings=False),
+    "llama-3.2-3b": dict(model_type="llama", hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
+                         num_attention_heads=24, num_key_value_heads=8, vocab_size=128256, rope_theta=500000.0,
+                         tie_word_embeddings=True),
+    "qwen2.5-1.5b": dict(model_type="qwen2", hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                         num_attention_heads=12, num_key_value_heads=2, vocab_size=151936, rope_theta=1000000.0,
+                         tie_word_embeddings=True),
+}
+DRY_SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str  # the adapter the notebook trains
+    notebook: str
+    kind: str  # "sft", "ppo" or "grpo"
+    model: str  # "large" (8B) or "small" (3B)
+    task: str  # whose data fills the rows
+
+
+CASES = [
+    Case("sft_mcq", "03", "sft", "large", "medqa"),
+    Case("sft_reasoning", "04", "sft", "small", "reasoning"),
+    Case("sft_triage", "04", "sft", "small", "triage"),  # rank 32 on every linear layer; imaging's is the same
+    Case("ppo_mcq", "05", "ppo", "large", "medqa"),
+    Case("grpo_imaging_llm_eval", "06", "grpo", "small", "imaging"),  # the variant with the judge and embedder
+    Case("grpo_triage_bonus", "07", "grpo", "small", "triage"),
+]
+
+
+# ---- the models: published shapes, random weights ----------------------------------------------
+
+def build_random_model(name: str, folder: Path, tokenizer, dry_run: bool) -> str:
+    """A checkpoint of architecture `name` with random weights and the course's tokenizer,
+    written to `folder` (once); returns its path, usable as a model id."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if (folder / "config.json").exists():
+        return str(folder)
+    shape = dict(ARCHITECTURES[name])
+    model_type = shape.pop("model_type")
+    if dry_run:
+        shape.update(DRY_SHAPE, vocab_size=len(tokenizer))
+    config = AutoConfig.for_model(model_type, **shape, bos_token_id=tokenizer.bos_token_id,
+                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    device = "cuda" if torch.cuda.is_available() and not dry_run else "cpu"
+    with torch.device(device):  # an 8B model initialises in seconds on a GPU, in minutes on a CPU
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float16 if device == "cuda" else torch.float32)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)  # a smaller vocabulary than Llama's: its ids are all valid rows
+    del model
+    free_memory()
+    return str(folder)
+
+
+def free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+# ---- the rows: the course's data, filled to the longest case -----------------------------------
+
+def filled_conversations(task: str, profile, tokenizer, count: int) -> list[list[dict]]:
+    """`count` training conversations of `task` whose user turn is repeated until the whole
+    example nearly reaches `profile.max_seq_len` tokens: every row is as long as the profile
+    allows, answer included (a longer prompt would leave no answer to learn)."""
+    from medlab.data import sources
+    from medlab.evaluation import TASKS
+
+    items = sources.splits(task, profile, seed=0).train
+    conversations = []
+    for k in range(count):
+        conversation = TASKS[task].messages(items[k % len(items)], with_answer=True)
+        user = conversation[-2]["content"]
+        whole = len(tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False))["input_ids"])
+        repeats = 1 + max(0, profile.max_seq_len - whole) // (len(tokenizer(user)["input_ids"]) + 1)
+        conversations.append([*conversation[:-2], {"role": "user", "content": "\n".join([user] * repeats)},
+                              conversation[-1]])
+    return conversations
+
+
+def prompt_rows(task: str, profile) -> tuple[list[list[dict]], dict[str, list]]:
+    """The RL prompts of `task` and the columns its reward reads, as 05-07 build them."""
+    from medlab.data import sources
+    from medlab.evaluation import TASKS
+
+    items = sources.splits(task, profile, seed=0).train[:64]
+    fields = {"medqa": ("answer", "options"), "imaging": ("appropriateness", "rationale"),
+              "triage": ("level", "narrative")}[task]
+    columns = {name: [getattr(item, name) for item in items] for name in fields}
+    return [TASKS[task].messages(item) for item in items], columns
+
+
+# ---- one recipe, a few real steps --------------------------------------------------------------
+
+def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
+    """Train `case` for `steps` optimiser steps; returns seconds per step and rollout tokens/s."""
+    from medlab import recipes
+
+    model_id = profile.large_model if case.model == "large" else profile.small_model
+    if case.kind == "sft":
+        table = recipes.SFT_MCQ if case.task == "medqa" else recipes.SFT_SMALL
+        recipe = table[profile.name] if case.task == "medqa" else table[profile.name][case.task]
+        return run_sft_case(case, model_id, replace(recipe, max_steps=steps), profile)
+    if case.kind == "ppo":
+        config = recipes.PPO_MCQ[profile.name]
+        if dry_run:
+            config = replace(config, max_new_tokens=16)
+        return run_ppo_case(case, model_id, config, profile, steps)
+    table = recipes.GRPO_IMAGING if case.task == "imaging" else recipes.GRPO_TRIAGE
+    recipe = replace(table[profile.name], steps=steps, **({"max_completion_length": 16} if dry_run else {}))
+    return run_grpo_case(case, model_id, recipe, profile)
+
+
+def run_sft_case(case: Case, model_id: str, recipe, profile) -> dict:
+    from medlab.adapters import AdapterInfo
+    from medlab.models import load_model_and_tokenizer
+    from medlab.training import run_sft
+
+    model, tokenizer = load_model_and_tokenizer(model_id, profile)
+    rows = filled_conversations(case.task, profile, tokenizer, recipe.max_steps * recipe.batch_size * recipe.grad_accum)
+    info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="sft")
+    started = time.time()
+    run_sft(model, tokenizer, rows, profile, recipe, info)
+    return {"seconds_per_step": (time.time() - started) / recipe.max_steps}
+
+
+def run_ppo_case(case: Case, model_id: str, config, profile, steps: int) -> dict:
+    """PPO as 05 runs it: the SFT adapter twice on one base (policy and frozen reference) and a
+    value head. The SFT adapter is a fresh one of 03's recipe: its weights do not change the memory."""
+    from peft import get_peft_model
+
+    from medlab import recipes
+    from medlab.models import load_model_and_tokenizer
+    from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
+    from medlab.rewards import mcq_reward
+    from medlab.runlog import runs_dir
+    from medlab.training import prepare_base
+
+    folder = runs_dir(profile.name) / "gpu_fit"
+    base, tokenizer = load_model_and_tokenizer(model_id, profile)
+    sft = get_peft_model(base, recipes.SFT_MCQ[profile.name].lora_config())
+    sft.save_pretrained(folder / "sft_adapter")
+    model = load_policy_and_reference(prepare_base(sft.unload(), profile), str(folder / "sft_adapter"))
+    value_head = ValueHead(model.config.hidden_size).to(model.device)
+    conversations, columns = prompt_rows(case.task, profile)
+    started = time.time()
+    train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
+              folder / "ppo_log.json", folder / "ppo_checkpoints")
+    seconds = (time.time() - started) / steps
+    return {"seconds_per_step": seconds,
+            "rollout_tokens_per_s": rollout_speed(model, tokenizer, conversations[:config.batch_size],
+                                                  config.max_new_tokens, config.temperature, config.min_p)}
+
+
+def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
+    from medlab import recipes
+    from medlab.adapters import AdapterInfo
+    from medlab.grpo import grpo_config, run_grpo
+    from medlab.models import load_model_and_tokenizer
+    from medlab.rewards import (
+        appropriateness_answer_reward,
+        embedding_reward,
+        format_reward,
+        make_judge_reward,
+        triage_reward,
+    )
+    from medlab.runlog import runs_dir
+    from medlab.training import add_lora
+
+    if case.task == "imaging":  # the judge and the embedder sit on the GPU beside the policy
+        judge, judge_tokenizer = load_model_and_tokenizer(profile.judge_model, profile)
+        rewards = [format_reward, appropriateness_answer_reward, make_judge_reward(judge, judge_tokenizer),
+                   embedding_reward]
+    else:
+        rewards = [triage_reward]
+    model, tokenizer = load_model_and_tokenizer(model_id, profile)
+    model = add_lora(model, recipes.SFT_SMALL[profile.name][case.task], profile)  # the warm start's shape
+    conversations, columns = prompt_rows(case.task, profile)
+    rows = [{"prompt": c, **{name: values[i] for name, values in columns.items()}}
+            for i, c in enumerate(conversations)]
+    info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="grpo")
+    args = grpo_config(recipe, profile, runs_dir(profile.name) / "gpu_fit" / case.name, seed=0)
+    log, seconds = run_grpo(model, tokenizer, rows, rewards, args, profile, info)
+    return {"seconds_per_step": seconds / recipe.steps,
+            "rollout_tokens_per_s": rollout_speed(model, tokenizer, conversations[:recipe.num_generations],
+                                                  recipe.max_completion_length, recipe.temperature, recipe.min_p)}
+
+
+def rollout_speed(model, tokenizer, conversations, max_new_tokens: int, temperature: float, min_p: float) -> float:
+    """New tokens per second of one sampled batch through plain `generate`, unmerged adapter."""
+    from medlab.generation import Sampling, generate_ids, render_prompts
+
+    sampling = Sampling(max_new_tokens=max_new_tokens, do_sample=True, temperature=temperature, min_p=min_p)
+    rows = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in render_prompts(tokenizer, conversations)]
+    model.eval()
+    started = time.time()
+    replies = generate_ids(model, tokenizer, rows, sampling)
+    return sum(len(reply) for reply in replies) / (time.time() - started)
+
+
+# ---- measuring ---------------------------------------------------------------------------------
+
+def cap_gpu_memory(cap_gib: float) -> None:
+    """Let this process allocate at most `cap_gib` of the GPU, as a T4 would (15 GB usable)."""
+    total = torch.cuda.get_device_properties(0).total_memory
+    torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * 2**30 / total))
+
+
+def measured(case: Case, profile, steps: int, dry_run: bool) -> dict:
+    """One case's row of the table; an out-of-memory error is a result ("does not fit"), not a crash."""
+    free_memory()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    row = {"recipe": case.name, "notebook": case.notebook}
+    try:
+        row.update(run_case(case, profile, steps, dry_run))
+        row["fits"] = "yes"
+    except torch.OutOfMemoryError as error:
+        row["fits"] = f"no: {str(error).splitlines()[0][:80]}"
+    if torch.cuda.is_available():
+        row["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        row["reserved_gib"] = torch.cuda.max_memory_reserved() / 2**30
+    free_memory()
+    return row
+
+
+def print_table(rows: list[dict], device: str) -> None:
+    print(f"\n{device}")
+    print("| recipe | notebook | fits | peak GiB | reserved GiB | s / step | rollout tokens/s |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        cells = [row["recipe"], row["notebook"], row["fits"]]
+        for key, digits in (("peak_gib", 2), ("reserved_gib", 2), ("seconds_per_step", 2), ("rollout_tokens_per_s", 1)):
+            cells.append(f"{row[key]:.{digits}f}" if row.get(key) is not None else "-")
+        print("| " + " | ".join(cells) + " |")
+
+
+def profile_for(dry_run: bool, models: dict[str, str]):
+    """The t4 profile on the random checkpoints, course data; a dry run shrinks it to the CPU."""
+    from medlab.profiles import load_profile
+
+    overrides = dict(large_model=models["llama-3.1-8b"], small_model=models["llama-3.2-3b"],
+                     judge_model=models["qwen2.5-1.5b"], data_source="course", offline=True)
+    if dry_run:  # the CPU has no 4-bit kernels nor fp16; tiny lengths keep it to seconds
+        return replace(load_profile("t4", **overrides), device="cpu", precision="fp32", load_in_4bit=False,
+                       optim="adamw_torch", gradient_checkpointing=False, max_seq_len=320, max_new_tokens=16)
+    return load_profile("t4", **overrides)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="tiny shapes on the CPU: checks code, measures nothing")
+    parser.add_argument("--only", nargs="*", choices=[c.name for c in CASES], help="these recipes only")
+    parser.add_argument("--steps", type=int, default=3, help="optimiser steps per recipe")
+    parser.add_argument("--cap-gib", type=float, default=15.0, help="GPU memory the process may use (a T4: 15)")
+    parser.add_argument("--models", type=Path, default=None, help="where the random checkpoints are kept")
+    args = parser.parse_args()
+    if not args.dry_run and not torch.cuda.is_available():
+        parser.error("no GPU here: run with --dry-run, or on a machine with a CUDA GPU")
+
+    scratch = Path(tempfile.mkdtemp(prefix="gpu_fit-"))
+    os.environ["MEDLAB_HOME"] = str(scratch)  # adapters and logs land here, never in the course's runs/
+    from medlab.models import load_tokenizer
+    from medlab.profiles import POCKET
+
+    tokenizer = load_tokenizer(POCKET)
+    models_dir = args.models or scratch / "models"
+    models = {name: build_random_model(name, models_dir / (name + ("-dry" if args.dry_run else "")), tokenizer,
+                                       args.dry_run)
+              for name in ARCHITECTURES}
+    profile = profile_for(args.dry_run, models)
+    if not args.dry_run:
+        cap_gpu_memory(args.cap_gib)
+    device = ("dry run, tiny shapes on the CPU: not a measurement" if args.dry_run else
+              f"{torch.cuda.get_device_name(0)}, capped at {args.cap_gib:g} GiB")
+    rows = [measured(case, profile, args.steps, args.dry_run) for case in CASES
+            if not args.only or case.name in args.only]
+    print_table(rows, device)
+    if any(row["fits"] != "yes" for row in rows):
+        raise SystemExit("some recipes do not fit: change them (batch, lengths, rank) until they do")
+
+
+if __name__ == "__main__":
+    main()

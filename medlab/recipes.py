@@ -1,0 +1,98 @@
+"""Every training recipe of the course, one table per run, keyed by profile name.
+
+The notebooks show and use these tables; the command-line programs in `scripts/` (several
+GPUs) and `benchmarks/gpu_fit.py` (will it fit in 15 GB?) read the same ones, so a run scaled
+up, or measured, is the run the notebook did. To try another recipe in a notebook, replace a
+field there: `recipe = replace(recipe, r=4)`.
+
+The tiny recipes are tuned for the pocket model on a CPU (high learning rates, few steps);
+the t4 and full recipes follow the published systems (see the README's table of systems).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from medlab.grpo import GrpoRecipe
+from medlab.ppo import PPOConfig
+from medlab.profiles import Profile
+from medlab.training import LoraRecipe
+
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+ATTENTION = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+# ---- SFT -------------------------------------------------------------------------------------
+
+# MedLLM's published recipe: rank 16 on the query and key projections, a small learning rate.
+MEDLLM = LoraRecipe(r=16, alpha=8, dropout=0.05, targets=("q_proj", "k_proj"), learning_rate=3e-6, epochs=5,
+                    batch_size=1, grad_accum=8)
+
+SFT_MCQ = {  # notebooks/03_sft_mcq.ipynb: MedQA answers on the large model
+    "tiny": LoraRecipe(r=16, alpha=8, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=5,
+                       batch_size=8, grad_accum=1),
+    "t4": replace(MEDLLM, max_steps=150),  # fits a free Colab session
+    "full": MEDLLM,
+}
+
+_WARM_STARTS_T4 = {
+    "reasoning": LoraRecipe(r=16, alpha=32, dropout=0.05, targets=ATTENTION, learning_rate=3e-5, epochs=3),
+    "triage": LoraRecipe(r=32, alpha=64, dropout=0.05, targets=ALL_LINEAR, learning_rate=2e-4, epochs=1),
+    "imaging": LoraRecipe(r=32, alpha=64, dropout=0.05, targets=ALL_LINEAR, learning_rate=2e-4, epochs=1),
+}
+SFT_SMALL = {  # notebooks/04_sft_reasoning.ipynb: reasoning chains, and the GRPO warm starts
+    "tiny": {
+        "reasoning": LoraRecipe(r=16, alpha=32, dropout=0.05, targets=ALL_LINEAR, learning_rate=5e-3, epochs=2,
+                                batch_size=2, grad_accum=1),
+        "triage": LoraRecipe(r=32, alpha=32, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=2,
+                             batch_size=4, grad_accum=1),
+        "imaging": LoraRecipe(r=32, alpha=32, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=1,
+                              batch_size=4, grad_accum=1),
+    },
+    "t4": _WARM_STARTS_T4,
+    "full": _WARM_STARTS_T4,
+}
+
+# ---- PPO -------------------------------------------------------------------------------------
+
+_PPO_T4 = PPOConfig(learning_rate=5e-7, batch_size=2, minibatch_size=2, ppo_epochs=2, kl_coef=0.03, clip=0.2,
+                    max_new_tokens=64)
+PPO_MCQ = {  # notebooks/05_ppo_mcq.ipynb: PPO on MedQA from the SFT adapter
+    "tiny": PPOConfig(learning_rate=3e-4, value_learning_rate=1e-2, batch_size=32, minibatch_size=16, ppo_epochs=2,
+                      kl_coef=0.03, clip=0.2, max_new_tokens=24, temperature=1.0, min_p=0.1),
+    "t4": _PPO_T4,
+    "full": _PPO_T4,
+}
+PPO_PASSES = 2  # MedLLM's passes over its questions
+TINY_PPO_STEPS = 30  # the pocket model's run: enough rollouts to see the reward rise, in about 40 s
+
+
+def ppo_steps(profile: Profile, questions: int) -> int:
+    """How many rollouts the PPO run of 05 makes: MedLLM's two passes over its questions, or
+    the tiny run's fixed count."""
+    if profile.name == "tiny":
+        return TINY_PPO_STEPS
+    return max(1, PPO_PASSES * questions // PPO_MCQ[profile.name].batch_size)
+
+
+# ---- GRPO ------------------------------------------------------------------------------------
+
+IMAGING_POOL = {"tiny": 16, "t4": 400, "full": 0}  # RL pairs after the warm start's; 0: all of them
+TRIAGE_PER_RULE = {"tiny": 4, "t4": 100, "full": 250}  # RL cases of each ESI rule, and as many with none
+
+_GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=100,
+                              max_completion_length=768, temperature=1.0)
+GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four reward designs
+    "tiny": GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=8, steps=8, max_completion_length=160,
+                       temperature=1.0, min_p=0.1),
+    "t4": _GRPO_IMAGING_T4,
+    "full": _GRPO_IMAGING_T4,
+}
+
+_GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=2e-7, num_generations=4, prompts_per_step=1, grad_accum=4, steps=300,
+                             max_completion_length=1024, temperature=1.0)
+GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without the rule bonuses
+    "tiny": GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=8, steps=16, max_completion_length=128,
+                       temperature=1.0, min_p=0.1),
+    "t4": _GRPO_TRIAGE_T4,
+    "full": _GRPO_TRIAGE_T4,
+}

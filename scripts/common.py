@@ -1,0 +1,56 @@
+"""What the training scripts share: their command line, the profile, and the launch record.
+
+The scripts run a notebook's recipe (`medlab.recipes`) as a program, on one GPU or on several
+under `accelerate launch`, and save adapters and logs where the notebooks do
+(`runs/<profile>/`), so notebooks/08_evaluation.ipynb evaluates them like the notebooks' own.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from transformers import TrainerCallback
+
+from medlab.profiles import Profile, ProfileError, parse_overrides
+from medlab.runlog import runs_dir, start_notebook, write_json
+
+
+def command_line(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--profile", default="auto", help="tiny, t4 or full (auto: t4 on Colab, else tiny)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="profile overrides, as `python -m medlab.runner --set` takes them")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-steps", type=int, default=0, help="optimiser steps at most (0: the recipe decides)")
+    parser.add_argument("--report-to", default="none", help="none, tensorboard or trackio")
+    return parser
+
+
+def start(name: str, args: argparse.Namespace, parser: argparse.ArgumentParser) -> Profile:
+    """The profile the command line names, with its overrides, set up as a notebook's setup cell
+    does (seeds, the hub switched off on tiny, the device checked); a bad one stops with the reason."""
+    try:
+        return start_notebook(name, args.profile, seed=args.seed, **parse_overrides(args.set)).profile
+    except ProfileError as error:
+        parser.error(str(error))
+
+
+class LaunchRecord(TrainerCallback):
+    """Writes what this launch was beside the adapter's training log, when training ends: how
+    many processes took part and the batch they made together."""
+
+    def __init__(self, profile: Profile, name: str):
+        self.path = runs_dir(profile.name) / "launches" / f"{name}.json"
+        self.name = name
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        launch = {"adapter": self.name, "world_size": args.world_size, "distributed": str(args.parallel_mode),
+                  "per_device_batch": args.per_device_train_batch_size,
+                  "gradient_accumulation": args.gradient_accumulation_steps,
+                  "global_batch": args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+                  "optimiser_steps": state.global_step, "epochs": round(state.epoch or 0.0, 4)}
+        write_json(self.path, launch)
+        print(f"{self.name}: {state.global_step} optimiser steps on {args.world_size} process(es), "
+              f"global batch {launch['global_batch']}")

@@ -1,0 +1,66 @@
+"""PPO from the SFT adapter, notebook 05's recipe, as a program. One process only.
+
+    python scripts/ppo.py --profile t4
+
+The course's PPO (`medlab.ppo`) is written from first principles, for reading: rollouts, the
+frozen reference, the value head and the update all live in one process, and nothing averages
+gradients between processes. Launched on several, each process would train its own copy on
+its own rollouts and they would drift apart, so the script refuses. For several GPUs, use
+`scripts/grpo.py`, which TRL distributes, or give PPO one larger GPU (`--profile full`).
+Saves `ppo_mcq` under `runs/<profile>/adapters/`, where notebook 08 finds it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from common import command_line, start
+
+from medlab import prompts, recipes
+from medlab.adapters import AdapterInfo, save_adapter, saved_adapter
+from medlab.data import sources
+from medlab.evaluation import base_model
+from medlab.models import load_model_and_tokenizer
+from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
+from medlab.rewards import mcq_reward
+from medlab.runlog import runs_dir
+from medlab.training import log_path, prepare_base
+
+PPO_QUESTIONS = 500  # MedLLM's number, as in 05
+
+
+def refuse_several_processes() -> None:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        sys.exit(f"scripts/ppo.py runs in one process, and this launch started {world}: the course's PPO "
+                 "does not average gradients between processes. Run `python scripts/ppo.py ...` without "
+                 "accelerate or torchrun, or use scripts/grpo.py for several GPUs.")
+
+
+def main() -> None:
+    refuse_several_processes()
+    parser = command_line(__doc__.splitlines()[0])
+    args = parser.parse_args()
+    profile = start("script_ppo_mcq", args, parser)
+    config = recipes.PPO_MCQ[profile.name]
+    mcq = sources.splits("medqa", profile, args.seed)
+    unseen = mcq.train[len(profile.cap_train(mcq.train)):]  # the rows after SFT's, as 05 takes them
+    questions = (unseen or mcq.train)[:PPO_QUESTIONS]
+    steps = args.max_steps or recipes.ppo_steps(profile, len(questions))
+    conversations = [prompts.mcq_messages(q) for q in questions]
+    columns = {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}
+
+    base, tokenizer = load_model_and_tokenizer(base_model("medqa", profile), profile)
+    model = load_policy_and_reference(prepare_base(base, profile), saved_adapter(profile, "sft_mcq").path)
+    value_head = ValueHead(model.config.hidden_size).to(model.device)
+    train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
+              log_path(profile, "ppo_mcq"), runs_dir(profile.name) / "checkpoints" / f"ppo_mcq-{config.key()}",
+              seed=args.seed)
+    info = AdapterInfo(name="ppo_mcq", base_model=base_model("medqa", profile), tasks=("medqa", "medmcqa"),
+                       notebook="05_ppo_mcq", method="ppo")
+    print("adapter saved to", save_adapter(model, profile, info, adapter_name="policy"))
+
+
+if __name__ == "__main__":
+    main()

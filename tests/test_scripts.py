@@ -1,0 +1,85 @@
+"""scripts/: the notebooks' recipes as programs, run in two real processes (torchrun, gloo).
+
+`accelerate launch --cpu --num_processes 2` starts one process on a CPU machine whatever it is
+told; torchrun, which `accelerate launch` wraps on GPUs, starts two. So these tests check the
+world size the trainer saw, and that the two processes split the data, not the launcher's flags.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medlab.adapters import find_adapters, load_with_adapter, saved_adapter
+from medlab.data import sources
+from medlab.grpo import warm_start_rows
+from medlab.profiles import load_profile
+from medlab.recipes import SFT_SMALL
+from medlab.runlog import runs_dir
+
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+
+
+def launch(script: str, *args: str, processes: int = 2, model: Path) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node N scripts/<script> ...` on the tiny profile and the small model."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)] if processes > 1 \
+        else [sys.executable]
+    overrides = ["--set", f"small_model={model}", f"large_model={model}", f"judge_model={model}"]
+    return subprocess.run([*command, str(SCRIPTS / script), "--profile", "tiny", *args, *overrides],
+                          capture_output=True, text=True, timeout=300)
+
+
+def launch_record(name: str) -> dict:
+    return json.loads((runs_dir("tiny") / "launches" / f"{name}.json").read_text())
+
+
+def test_sft_then_grpo_run_in_two_processes(small_model, scratch_course):
+    profile = load_profile("tiny", small_model=str(small_model))
+    done = launch("sft.py", "--task", "triage", "--max-steps", "3", model=small_model)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = launch_record("sft_triage")
+    recipe = SFT_SMALL["tiny"]["triage"]
+    assert record["world_size"] == 2 and record["optimiser_steps"] == 3
+    assert record["global_batch"] == 2 * recipe.batch_size * recipe.grad_accum
+    rows = len(warm_start_rows(sources.splits("triage", profile, 0).train, profile))
+    # each process read its own share: three steps covered twice the rows one process would have
+    assert record["epochs"] == pytest.approx(3 * record["global_batch"] / rows, abs=1e-3)
+    model, tokenizer = load_with_adapter(saved_adapter(profile, "sft_triage"), profile)
+    assert any("lora_" in name for name, _ in model.named_parameters())
+
+    done = launch("grpo.py", "--variant", "triage_no_bonus", "--max-steps", "2", model=small_model)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = launch_record("grpo_triage_no_bonus")
+    assert record["world_size"] == 2 and record["optimiser_steps"] == 2
+    log = json.loads((runs_dir("tiny") / "logs" / "grpo_triage_no_bonus.json").read_text())
+    assert log["step"] == [1.0, 2.0], "one process writes the log, one line per step"
+    found = {info.name: info for info in find_adapters(profile)}
+    assert found["grpo_triage_no_bonus"].method == "grpo" and found["grpo_triage_no_bonus"].notebook == "07_grpo_triage"
+    load_with_adapter(found["grpo_triage_no_bonus"], profile)
+
+
+def test_ppo_refuses_several_processes_and_says_what_to_do(small_model, scratch_course):
+    done = launch("ppo.py", "--max-steps", "1", model=small_model)
+    assert done.returncode != 0
+    assert "runs in one process, and this launch started 2" in done.stderr
+    assert "scripts/grpo.py" in done.stderr
+
+
+def test_ppo_runs_in_one_process_from_the_sft_adapter(small_model, scratch_course):
+    done = launch("sft.py", "--task", "mcq", "--max-steps", "1", processes=1, model=small_model)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = launch("ppo.py", "--max-steps", "1", processes=1, model=small_model)
+    assert done.returncode == 0, done.stderr[-3000:]
+    profile = load_profile("tiny", small_model=str(small_model))
+    assert saved_adapter(profile, "ppo_mcq").method == "ppo"
+    assert json.loads((runs_dir("tiny") / "logs" / "ppo_mcq.json").read_text())["step"] == [1]
+
+
+def test_a_bad_override_stops_with_the_reason(small_model, scratch_course):
+    done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "mcq", "--set", "max_seq_lne=64"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "max_seq_len" in done.stderr  # argparse's error, with the right spelling
