@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medlab.env import check_device, peak_memory_mb, seed_everything
+from medlab.exercises import Exercise, choose_exercise
 from medlab.profiles import Profile, changed_fields, load_profile
 
 
@@ -50,7 +51,26 @@ class NotebookRun:
     notebook: str
     profile: Profile
     seed: int
+    exercise: Exercise | None = None  # an exercise's run keeps its results apart from the course's
     started: float = field(default_factory=time.time)
+
+    @property
+    def label(self) -> str:
+        """The notebook's name, with the exercise's after it when one runs: `03_sft_mcq.low_lr`."""
+        return f"{self.notebook}.{self.exercise.name}" if self.exercise else self.notebook
+
+    def adapter_name(self, name: str) -> str:
+        """The name an adapter this run trains is saved under: `sft_mcq`, or `sft_mcq.low_lr` in an
+        exercise, so that an exercise never replaces an adapter later notebooks start from."""
+        return f"{name}.{self.exercise.name}" if self.exercise else name
+
+    def exercised(self, kind: str, thing):
+        """`thing` (a recipe, a config) as the running exercise changes it; unchanged otherwise."""
+        return self.exercise.apply(kind, thing) if self.exercise else thing
+
+    def exercise_value(self, kind: str, default):
+        """A setting the running exercise gives, or `default`."""
+        return self.exercise.value(kind, default) if self.exercise else default
 
     @property
     def dir(self) -> Path:
@@ -58,7 +78,7 @@ class NotebookRun:
 
     @property
     def metrics_path(self) -> Path:
-        return self.dir / "metrics" / f"{self.notebook}.json"
+        return self.dir / "metrics" / f"{self.label}.json"
 
     @property
     def figures_dir(self) -> Path:
@@ -77,18 +97,20 @@ class NotebookRun:
         if self.metrics_path.exists():
             return json.loads(self.metrics_path.read_text())
         return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
-                "metrics": {}}
+                "exercise": self.exercise and self.exercise.name, "metrics": {}}
 
     def save_figure(self, fig, name: str) -> Path:
-        """Save `fig` as `figures/<profile>/<notebook>_<name>.png` and return the path."""
+        """Save `fig` as `figures/<profile>/<label>_<name>.png` and return the path."""
         self.figures_dir.mkdir(parents=True, exist_ok=True)
-        path = self.figures_dir / f"{self.notebook}_{name}.png"
+        path = self.figures_dir / f"{self.label}_{name}.png"
         fig.savefig(path, dpi=110, bbox_inches="tight")
         return path
 
 
-def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overrides) -> NotebookRun:
-    """Build the typed profile, seed everything once, and open a fresh metrics file.
+def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, exercise: str | None = None,
+                   **overrides) -> NotebookRun:
+    """Build the typed profile, seed everything once, and open a fresh metrics file. `exercise`
+    names one of the notebook's exercises (`medlab.exercises`) to run instead of the course's run.
 
     A tiny run also switches the hub off, so a mistaken hub id fails at once instead of
     hanging on a machine with no network.
@@ -100,12 +122,15 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, **overri
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["HF_DATASETS_OFFLINE"] = "1"
     seed_everything(seed)
-    run = NotebookRun(notebook=notebook, profile=config, seed=seed)
+    run = NotebookRun(notebook=notebook, profile=config, seed=seed, exercise=choose_exercise(notebook, exercise))
     run.metrics_path.unlink(missing_ok=True)  # a re-run starts clean: no stale numbers
     print(f"{notebook}: profile {config.name!r}, seed {seed}; results in {run.dir}, figures in {run.figures_dir}")
     changed = changed_fields(config)
     if changed:
         print("overrides: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
+    if run.exercise:
+        print(f"exercise {run.exercise.name!r} ({run.exercise.level}): {run.exercise.change}; results as "
+              f"{run.label}, adapters as <name>.{run.exercise.name}")
     return run
 
 

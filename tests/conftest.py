@@ -59,3 +59,9 @@ def course_as_shipped():
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv(OVERRIDES_VARIABLE, raising=False)
         yield
+
+
+def pytest_collection_modifyitems(items):
+    """The exercise tests run last: by then the course notebooks have built the pocket model they
+    train on (run alone, they build it once, about a minute and a half)."""
+    items.sort(key=lambda item: item.path.name == "test_exercises.py")
