@@ -27,7 +27,7 @@ lab: setup
 test: setup
 	$(PY) -m pytest
 
-# The unit tests and doctests alone, without executing the notebooks: a minute, for quick checks.
+# The tests and doctests without executing the notebooks: about 3 minutes, for quick checks.
 unit: setup
 	$(PY) -m pytest tests medlab
 

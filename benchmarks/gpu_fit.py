@@ -5,21 +5,23 @@
     .venv/bin/python benchmarks/gpu_fit.py --only sft_mcq ppo_mcq --steps 4
 
 For each recipe (03 SFT 8B, 04 SFT 3B and its warm starts, 05 PPO 8B with a value head, 06 GRPO
-with the judge and the embedder beside the policy, 07 GRPO 3B), the script builds the published
+with the judge model beside the policy, 07 GRPO 3B), the script builds the published
 architecture (hidden size, layers, heads, vocabulary, written below) with random weights, so
 nothing is downloaded. It loads it through the course's own loader in the `t4` profile (4-bit
-NF4, fp16 compute on a T4, paged 8-bit AdamW, gradient checkpointing), caps the process at
-`--cap-gib` of GPU memory, and runs a few real optimiser steps of the recipe from
-`medlab.recipes` through the notebook's own code (`run_sft`, `train_ppo`, `run_grpo`).
+NF4, fp16 compute as on a T4 whatever the GPU, float32 adapters, paged 8-bit AdamW, gradient
+checkpointing) and caps the process at `--cap-gib` of GPU memory: 14 GiB, because a T4's 15 GB
+show as 14.7 GiB to torch and the CUDA context takes some. Then it runs a few real optimiser
+steps of the recipe from `medlab.recipes` through the notebook's own code (`run_sft`,
+`train_ppo`, `run_grpo`).
 
 Worst cases on purpose: SFT rows are filled to the profile's `max_seq_len`, and random weights
 never write an end token, so every sampled reply runs to the recipe's full length.
 
-It prints one row per recipe: peak GiB allocated and reserved, seconds per optimiser step
-(the mean over the run, the first step included) and, for RL, rollout tokens/s of plain
-`generate` with the unmerged adapter. An H100 capped at 15 GiB shows memory as a T4 would; its
-seconds are an H100's, not a T4's. `--dry-run` uses tiny shapes on the CPU: its figures mean
-nothing, it keeps the script working.
+It prints one row per recipe: peak GiB allocated and reserved, seconds per optimiser step (the
+mean over the run, the first step included; for SFT, building the trainer too) and, for RL,
+rollout tokens/s of plain `generate` with the unmerged adapter. An H100 capped this way shows
+memory as a T4 would; its seconds are an H100's, not a T4's. `--dry-run` uses tiny shapes on
+the CPU: its figures mean nothing, it keeps the script working.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -64,7 +67,7 @@ CASES = [
     Case("sft_reasoning", "04", "sft", "small", "reasoning"),
     Case("sft_triage", "04", "sft", "small", "triage"),  # rank 32 on every linear layer; imaging's is the same
     Case("ppo_mcq", "05", "ppo", "large", "medqa"),
-    Case("grpo_imaging_llm_eval", "06", "grpo", "small", "imaging"),  # the variant with the judge and embedder
+    Case("grpo_imaging_llm_eval", "06", "grpo", "small", "imaging"),  # the variant with a judge model
     Case("grpo_triage_bonus", "07", "grpo", "small", "triage"),
 ]
 
@@ -141,9 +144,7 @@ def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
 
     model_id = profile.large_model if case.model == "large" else profile.small_model
     if case.kind == "sft":
-        table = recipes.SFT_MCQ if case.task == "medqa" else recipes.SFT_SMALL
-        recipe = table[profile.name] if case.task == "medqa" else table[profile.name][case.task]
-        return run_sft_case(case, model_id, replace(recipe, max_steps=steps), profile)
+        return run_sft_case(case, model_id, replace(recipes.sft_recipe(case.task, profile), max_steps=steps), profile)
     if case.kind == "ppo":
         config = recipes.PPO_MCQ[profile.name]
         if dry_run:
@@ -202,7 +203,6 @@ def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
     from medlab.models import load_model_and_tokenizer
     from medlab.rewards import (
         appropriateness_answer_reward,
-        embedding_reward,
         format_reward,
         make_judge_reward,
         triage_reward,
@@ -210,10 +210,9 @@ def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
     from medlab.runlog import runs_dir
     from medlab.training import add_lora
 
-    if case.task == "imaging":  # the judge and the embedder sit on the GPU beside the policy
+    if case.task == "imaging":  # 06's LLM-eval variant: the judge sits on the GPU beside the policy
         judge, judge_tokenizer = load_model_and_tokenizer(profile.judge_model, profile)
-        rewards = [format_reward, appropriateness_answer_reward, make_judge_reward(judge, judge_tokenizer),
-                   embedding_reward]
+        rewards = [format_reward, appropriateness_answer_reward, make_judge_reward(judge, judge_tokenizer)]
     else:
         rewards = [triage_reward]
     model, tokenizer = load_model_and_tokenizer(model_id, profile)
@@ -287,7 +286,7 @@ def profile_for(dry_run: bool, models: dict[str, str]):
     if dry_run:  # the CPU has no 4-bit kernels nor fp16; tiny lengths keep it to seconds
         return replace(load_profile("t4", **overrides), device="cpu", precision="fp32", load_in_4bit=False,
                        optim="adamw_torch", gradient_checkpointing=False, max_seq_len=320, max_new_tokens=16)
-    return load_profile("t4", **overrides)
+    return replace(load_profile("t4", **overrides), precision="fp16")  # a T4's path, even on an H100
 
 
 def main() -> None:
@@ -295,7 +294,7 @@ def main() -> None:
     parser.add_argument("--dry-run", action="store_true", help="tiny shapes on the CPU: checks code, measures nothing")
     parser.add_argument("--only", nargs="*", choices=[c.name for c in CASES], help="these recipes only")
     parser.add_argument("--steps", type=int, default=3, help="optimiser steps per recipe")
-    parser.add_argument("--cap-gib", type=float, default=15.0, help="GPU memory the process may use (a T4: 15)")
+    parser.add_argument("--cap-gib", type=float, default=14.0, help="GPU memory the process may use (a T4: 14)")
     parser.add_argument("--models", type=Path, default=None, help="where the random checkpoints are kept")
     args = parser.parse_args()
     if not args.dry_run and not torch.cuda.is_available():
@@ -316,8 +315,11 @@ def main() -> None:
         cap_gpu_memory(args.cap_gib)
     device = ("dry run, tiny shapes on the CPU: not a measurement" if args.dry_run else
               f"{torch.cuda.get_device_name(0)}, capped at {args.cap_gib:g} GiB")
-    rows = [measured(case, profile, args.steps, args.dry_run) for case in CASES
-            if not args.only or case.name in args.only]
+    try:
+        rows = [measured(case, profile, args.steps, args.dry_run) for case in CASES
+                if not args.only or case.name in args.only]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)  # random checkpoints: about 25 GB on a GPU run
     print_table(rows, device)
     if any(row["fits"] != "yes" for row in rows):
         raise SystemExit("some recipes do not fit: change them (batch, lengths, rank) until they do")

@@ -31,9 +31,17 @@ class Exercise:
     edits: dict[str, Any] = field(default_factory=dict)  # what it changes, by the name a notebook gives it
 
     def apply(self, kind: str, thing):
-        """`thing` as this exercise changes it (the edit is a function of it), or unchanged."""
+        """`thing` as this exercise changes it (the edit is a function of it); unchanged where the
+        exercise changes something else. An edit that changes nothing on this profile (min_p 0
+        where the recipe samples uncut already) is an error, not a silent re-run of the course."""
         edit: Callable | None = self.edits.get(kind)
-        return edit(thing) if edit else thing
+        if edit is None:
+            return thing
+        changed = edit(thing)
+        if changed == thing:
+            raise ValueError(f"exercise {self.name!r} changes nothing here: {kind} is already {thing!r}. "
+                             "Run it on the tiny profile, or change the recipe by hand")
+        return changed
 
     def value(self, kind: str, default):
         """A setting the exercise gives, or `default`."""
@@ -48,7 +56,7 @@ EXERCISES = [
     Exercise("04_sft_reasoning", "few_examples", "easy", "the triage warm start on a tenth of its examples",
              {"triage_rows": lambda rows: rows[:len(rows) // 10]}),
     Exercise("04_sft_reasoning", "one_epoch", "medium", "one epoch of the triage warm start instead of two",
-             {"triage": lambda recipe: replace(recipe, epochs=1)}),
+             {"triage_recipe": lambda recipe: replace(recipe, epochs=1)}),
     Exercise("05_ppo_mcq", "no_min_p", "easy", "PPO samples its answers without the min_p cut (min_p 0)",
              {"ppo": lambda config: replace(config, min_p=0.0)}),
     Exercise("05_ppo_mcq", "tight_clip", "medium", "PPO's clip range 0.02 instead of 0.2",

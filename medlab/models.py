@@ -92,14 +92,20 @@ def device_map(profile: Profile) -> dict | None:
 
 
 def sharded_launch() -> bool:
-    """Whether `accelerate launch` started this process under DeepSpeed ZeRO-3 or FSDP."""
-    from transformers.integrations import is_deepspeed_zero3_enabled
-
-    return is_deepspeed_zero3_enabled() or os.environ.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    """Whether `accelerate launch` started this process under DeepSpeed ZeRO-3 or FSDP. Read from
+    the variables accelerate sets, since a script may load its model before its trainer exists."""
+    env = os.environ
+    deepspeed = env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    zero3 = deepspeed and env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    return zero3 or env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
 
 
 def load_model(model_id: str, profile: Profile):
-    """The causal LM for `model_id`, placed and typed as `profile` says."""
+    """The causal LM for `model_id`, placed and typed as `profile` says. Under ZeRO-3 or FSDP each
+    process loads the weights on its CPU and the engine shards them when training starts."""
+    if profile.load_in_4bit and sharded_launch():
+        raise ValueError(f"profile {profile.name!r} loads 4-bit weights, which DeepSpeed ZeRO-3 and FSDP do not "
+                         "shard here: launch it with scripts/accelerate/ddp.yaml, or use --profile full")
     precision, _ = choose_precision(profile.precision, gpu_capability())
     model = AutoModelForCausalLM.from_pretrained(
         resolve_model(model_id),

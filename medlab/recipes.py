@@ -2,7 +2,8 @@
 
 The notebooks show and use these tables; the command-line programs in `scripts/` (several
 GPUs) and `benchmarks/gpu_fit.py` (will it fit in 15 GB?) read the same ones, so a run scaled
-up, or measured, is the run the notebook did. To try another recipe in a notebook, replace a
+up, or measured, uses the notebook's recipe. Under N processes each step sees N times the batch
+(see the README's section on several GPUs). To try another recipe in a notebook, replace a
 field there: `recipe = replace(recipe, r=4)`.
 
 The tiny recipes are tuned for the pocket model on a CPU (high learning rates, few steps);
@@ -51,6 +52,18 @@ SFT_SMALL = {  # notebooks/04_sft_reasoning.ipynb: reasoning chains, and the GRP
     "t4": _WARM_STARTS_T4,
     "full": _WARM_STARTS_T4,
 }
+
+
+
+def sft_recipe(task: str, profile: Profile) -> LoraRecipe:
+    """The SFT recipe that trains on `task`'s data: 03's for "medqa", 04's for the others.
+
+    >>> from medlab.profiles import load_profile
+    >>> sft_recipe("medqa", load_profile("tiny")).learning_rate, sft_recipe("triage", load_profile("t4")).r
+    (0.01, 32)
+    """
+    return SFT_MCQ[profile.name] if task == "medqa" else SFT_SMALL[profile.name][task]
+
 
 # ---- PPO -------------------------------------------------------------------------------------
 

@@ -270,9 +270,13 @@ def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> None:
     """`save_adapter` for a trainer's model, however many processes trained it.
 
     Every process must call it: under DeepSpeed ZeRO-3 or FSDP gathering the sharded weights
-    is collective. One process writes, and the others wait until the adapter is on disk."""
+    (from the engine's wrapper, `model_wrapped`) is collective. Under DDP every process holds
+    the whole adapter already. One process writes; the others wait until it is on disk."""
+    from accelerate.utils import DistributedType
+
     accelerator = trainer.accelerator
-    state_dict = accelerator.get_state_dict(trainer.model) if accelerator.num_processes > 1 else None
+    sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
+    state_dict = accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
     if accelerator.is_main_process:
         save_adapter(accelerator.unwrap_model(trainer.model), profile, info, state_dict=state_dict)
     accelerator.wait_for_everyone()

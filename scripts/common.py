@@ -36,8 +36,8 @@ def start(name: str, args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 
 class LaunchRecord(TrainerCallback):
-    """Writes what this launch was beside the adapter's training log, when training ends: how
-    many processes took part and the batch they made together."""
+    """Writes what this launch was to `runs/<profile>/launches/<adapter>.json` when training
+    ends: how many processes took part and the batch they made together."""
 
     def __init__(self, profile: Profile, name: str):
         self.path = runs_dir(profile.name) / "launches" / f"{name}.json"

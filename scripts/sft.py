@@ -51,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
     profile = start(f"script_sft_{args.task}", args, parser)
     name, data_task, tasks, notebook = TASKS[args.task]
-    recipe = recipes.SFT_MCQ[profile.name] if args.task == "mcq" else recipes.SFT_SMALL[profile.name][args.task]
+    recipe = recipes.sft_recipe(data_task, profile)
     if args.max_steps:
         recipe = replace(recipe, max_steps=args.max_steps)
     conversations = training_conversations(args.task, profile, args.seed, args.direct_dir)

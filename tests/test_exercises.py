@@ -1,8 +1,9 @@
 """The exercises that end every notebook: listed where they run, and still making their point.
 
-Each runnable exercise's change (`medlab.exercises`) is applied here exactly as its notebook
-applies it, through the course's own training and sampling code, and the effect SOLUTIONS.md
-predicts is checked, on runs cut short where the effect shows early. An exercise that stops
+At least one runnable exercise of each training notebook is checked: the exercise's own change
+(the `medlab.exercises` entry its notebook applies) goes through the course's own training
+and sampling code here, and the effect SOLUTIONS.md predicts is checked, on runs cut short
+where the effect shows early. An exercise that stops
 making its point fails here. These tests run last (see conftest.py): by then the notebooks have
 built the pocket model they train.
 """
@@ -46,11 +47,26 @@ def test_every_notebook_ends_with_three_to_five_exercises(path):
 
 
 def test_solutions_give_every_runnable_exercise_its_figures():
-    text = SOLUTIONS.read_text()
+    sections = {part.split("\n", 1)[0]: part for part in SOLUTIONS.read_text().split("\n## ")[1:]}
     for exercise in EXERCISES:
-        section = text.split(f"`{exercise.name}`", 1)
-        assert len(section) == 2, f"SOLUTIONS.md says nothing of {exercise.name}"
-        assert re.search(r"\d\.\d", section[1].split("\n## ", 1)[0]), f"{exercise.name}: no measured figure"
+        entries = re.split(r"\n\d+\. ", sections[exercise.notebook])
+        entry = next((e for e in entries if e.startswith(f"**`{exercise.name}`**")), None)
+        assert entry, f"SOLUTIONS.md has no entry for {exercise.notebook}'s {exercise.name}"
+        assert re.search(r"\d\.\d\d", entry), f"{exercise.name}: no measured figure"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: f"{e.notebook}-{e.name}")
+def test_every_exercise_edits_something_its_notebook_hands_it(exercise):
+    """An edit whose name no notebook cell asks for would leave the run unchanged, silently."""
+    code = "".join("".join(c["source"]) for c in json.loads((NOTEBOOKS[0].parent / f"{exercise.notebook}.ipynb")
+                                                           .read_text())["cells"] if c["cell_type"] == "code")
+    for kind in exercise.edits:
+        assert f'run.exercised("{kind}"' in code or f'run.exercise_value("{kind}"' in code, kind
+
+
+def test_an_exercise_that_changes_nothing_on_a_profile_refuses_to_run():
+    with pytest.raises(ValueError, match="changes nothing here"):
+        choose_exercise("07_grpo_triage", "no_min_p").apply("recipe", GRPO_TRIAGE["t4"])  # t4 samples uncut
 
 
 def test_a_wrong_name_lists_the_runnable_ones():

@@ -54,7 +54,7 @@ def test_sft_steps_in_fp16_on_a_4bit_base(small_model, scratch_course):
     model, tokenizer = load_model_and_tokenizer(profile.small_model, profile)
     assert any("4bit" in type(m).__name__ for m in model.modules()), "the base should load in 4 bits"
     recipe = LoraRecipe(r=8, alpha=16, dropout=0.0, targets=("q_proj", "v_proj"), learning_rate=1e-3, epochs=1,
-                        batch_size=2, grad_accum=1, max_steps=3)
+                        batch_size=2, grad_accum=1, max_steps=8)  # the scaler may skip its first steps
     conversations = [[{"role": "user", "content": text}, {"role": "assistant", "content": "Answer: ESI 2"}]
                      for text in ROWS]
     trainer = SFTTrainer(model=add_lora(model, recipe, profile), processing_class=tokenizer,
@@ -76,7 +76,7 @@ def test_grpo_steps_in_fp16_on_a_4bit_base(small_model, scratch_course):
     profile = t4_profile(small_model)
     model, tokenizer = load_model_and_tokenizer(profile.small_model, profile)
     lora = LoraRecipe(r=8, alpha=16, dropout=0.0, targets=("q_proj", "v_proj"), learning_rate=1e-3, epochs=1)
-    recipe = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=2, steps=2, max_completion_length=8)
+    recipe = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=2, steps=6, max_completion_length=8)
 
     def length_reward(completions, **kwargs):  # differs within a group: every group teaches
         return [len(c[0]["content"]) / 40 for c in completions]

@@ -49,7 +49,8 @@ def test_sft_then_grpo_run_in_two_processes(small_model, scratch_course):
     # each process read its own share: three steps covered twice the rows one process would have
     assert record["epochs"] == pytest.approx(3 * record["global_batch"] / rows, abs=1e-3)
     model, tokenizer = load_with_adapter(saved_adapter(profile, "sft_triage"), profile)
-    assert any("lora_" in name for name, _ in model.named_parameters())
+    lora_b = [p for name, p in model.named_parameters() if "lora_B" in name]
+    assert lora_b and any(p.abs().sum() > 0 for p in lora_b), "the saved adapter should hold trained weights"
 
     done = launch("grpo.py", "--variant", "triage_no_bonus", "--max-steps", "2", model=small_model)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -83,3 +84,31 @@ def test_a_bad_override_stops_with_the_reason(small_model, scratch_course):
     done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "mcq", "--set", "max_seq_lne=64"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "max_seq_len" in done.stderr  # argparse's error, with the right spelling
+
+
+def test_sharded_launches_are_recognised_and_refuse_4bit_bases(monkeypatch):
+    from medlab.models import device_map, load_model, sharded_launch
+
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert not sharded_launch() and device_map(load_profile("t4")) == {"": 1}  # DDP: this process's GPU
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
+    assert not sharded_launch()  # ZeRO-2 keeps whole weights on every GPU
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    assert sharded_launch() and device_map(load_profile("full")) is None  # the engine places the shards
+    with pytest.raises(ValueError, match="ddp.yaml"):
+        load_model("pocket", load_profile("t4"))
+
+
+def test_only_the_main_process_writes_the_training_log(tmp_path):
+    from types import SimpleNamespace
+
+    from medlab.training import TrainingMonitor
+
+    monitor = TrainingMonitor(tmp_path / "log.json")
+    state = SimpleNamespace(global_step=1, num_input_tokens_seen=0, is_world_process_zero=False)
+    monitor.on_train_begin(None, state, None)
+    monitor.on_log(None, state, None, logs={"loss": 1.0})
+    assert not (tmp_path / "log.json").exists() and monitor.log["step"] == []
+    monitor.on_log(None, SimpleNamespace(**{**vars(state), "is_world_process_zero": True}), None, logs={"loss": 1.0})
+    assert json.loads((tmp_path / "log.json").read_text())["step"] == [1.0]
