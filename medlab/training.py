@@ -246,10 +246,13 @@ def train_resumable(trainer, checkpoints: Path):
 
 
 def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile, recipe: LoraRecipe,
-            info: AdapterInfo, seed: int = 0, report_to: str = "none", save_steps: int = 25, callbacks=()):
+            info: AdapterInfo, seed: int = 0, report_to: str = "none", save_steps: int = 25, callbacks=(),
+            args=None):
     """LoRA-SFT `model` on `conversations`; save the adapter as `info`. Returns (model, log).
 
-    The shortcut for what notebooks/03_sft_mcq.ipynb builds step by step.
+    The shortcut for what notebooks/03_sft_mcq.ipynb builds step by step. `args`: the
+    `sft_config(...)` of this run when the caller built it before loading the model, as
+    scripts/sft.py does (under DeepSpeed ZeRO-3 the model then loads shard by shard).
     """
     from datasets import Dataset
     from trl import SFTTrainer
@@ -258,7 +261,7 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     monitor = TrainingMonitor(log_path(profile, info.name))
     trainer = SFTTrainer(
         model=add_lora(model, recipe, profile), processing_class=tokenizer,
-        args=sft_config(profile, recipe, checkpoints, seed, report_to, save_steps),
+        args=args or sft_config(profile, recipe, checkpoints, seed, report_to, save_steps),
         train_dataset=Dataset.from_list(sft_rows(conversations)), callbacks=[monitor, Float32Adapter(), *callbacks],
     )
     train_resumable(trainer, checkpoints)

@@ -20,7 +20,7 @@ from medlab.data import sources
 from medlab.evaluation import base_model
 from medlab.grpo import warm_start_rows
 from medlab.models import load_model_and_tokenizer
-from medlab.training import run_sft
+from medlab.training import checkpoint_dir, run_sft, sft_config
 
 # task: (adapter name, the data's task, the evaluation tasks it is for, the notebook it comes from)
 TASKS = {
@@ -55,11 +55,13 @@ def main() -> None:
     if args.max_steps:
         recipe = replace(recipe, max_steps=args.max_steps)
     conversations = training_conversations(args.task, profile, args.seed, args.direct_dir)
+    # The trainer's config before the model: under ZeRO-3 from_pretrained then loads shard by shard.
+    config = sft_config(profile, recipe, checkpoint_dir(profile, name, recipe), args.seed, args.report_to)
     model, tokenizer = load_model_and_tokenizer(base_model(data_task, profile), profile)
     info = AdapterInfo(name=name, base_model=base_model(data_task, profile), tasks=tasks, notebook=notebook,
                        method="sft")
-    run_sft(model, tokenizer, conversations, profile, recipe, info, seed=args.seed, report_to=args.report_to,
-            callbacks=[LaunchRecord(profile, name)])
+    run_sft(model, tokenizer, conversations, profile, recipe, info, seed=args.seed,
+            callbacks=[LaunchRecord(profile, name)], args=config)
 
 
 if __name__ == "__main__":
