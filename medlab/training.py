@@ -156,9 +156,9 @@ def sft_config(profile: Profile, recipe: LoraRecipe, output_dir: Path, seed: int
     )
 
 
-def checkpoint_dir(profile: Profile, name: str, recipe: LoraRecipe) -> Path:
-    """Where a run's checkpoints go; the recipe's hash is in the name, so a changed recipe never
-    resumes from another recipe's checkpoint."""
+def checkpoint_dir(profile: Profile, name: str, recipe) -> Path:
+    """Where a run's checkpoints go; the recipe's hash (`recipe.key()`: a LoraRecipe, a GrpoRecipe,
+    a PPOConfig) is in the name, so a changed recipe never resumes from another recipe's checkpoint."""
     return runs_dir(profile.name) / "checkpoints" / f"{name}-{recipe.key()}"
 
 

@@ -30,7 +30,7 @@ from medlab.rewards import (
     triage_reward,
     triage_reward_no_bonus,
 )
-from medlab.runlog import runs_dir
+from medlab.training import checkpoint_dir
 
 # run: (citations in the prompt, the rewards by name), as notebook 06 names its runs
 IMAGING_RUNS = {
@@ -92,8 +92,8 @@ def main() -> None:
     name = f"grpo_{args.variant}"
     notebook = "06_grpo_appropriateness" if task == "imaging" else "07_grpo_triage"
     info = AdapterInfo(name=name, base_model=base_model(task, profile), tasks=tasks, notebook=notebook, method="grpo")
-    config = grpo_config(recipe, profile, runs_dir(profile.name) / "checkpoints" / f"{name}-{recipe.key()}",
-                         args.seed, report_to=args.report_to, reward_weights=weights)
+    config = grpo_config(recipe, profile, checkpoint_dir(profile, name, recipe), args.seed, report_to=args.report_to,
+                         reward_weights=weights)
     model, tokenizer = warm_start(f"sft_{task}", profile)
     run_grpo(model, tokenizer, rows, rewards, config, profile, info, callbacks=[LaunchRecord(profile, name)])
 

@@ -24,8 +24,7 @@ from medlab.evaluation import base_model
 from medlab.models import load_model_and_tokenizer
 from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
 from medlab.rewards import mcq_reward
-from medlab.runlog import runs_dir
-from medlab.training import log_path, prepare_base
+from medlab.training import checkpoint_dir, log_path, prepare_base
 
 PPO_QUESTIONS = 500  # MedLLM's number, as in 05
 
@@ -55,7 +54,7 @@ def main() -> None:
     model = load_policy_and_reference(prepare_base(base, profile), saved_adapter(profile, "sft_mcq").path)
     value_head = ValueHead(model.config.hidden_size).to(model.device)
     train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
-              log_path(profile, "ppo_mcq"), runs_dir(profile.name) / "checkpoints" / f"ppo_mcq-{config.key()}",
+              log_path(profile, "ppo_mcq"), checkpoint_dir(profile, "ppo_mcq", config),
               seed=args.seed)
     info = AdapterInfo(name="ppo_mcq", base_model=base_model("medqa", profile), tasks=("medqa", "medmcqa"),
                        notebook="05_ppo_mcq", method="ppo")
