@@ -1,7 +1,7 @@
 """Benchmark: does each t4 training recipe of the course fit in a T4's 15 GB, and how fast is it?
 
     .venv/bin/python benchmarks/gpu_fit.py                 # on a GPU: the real shapes, capped at 15 GiB
-    .venv/bin/python benchmarks/gpu_fit.py --dry-run       # anywhere: tiny shapes, the same code path
+    .venv/bin/python benchmarks/gpu_fit.py --dry-run       # anywhere: tiny shapes, the same 4-bit code path
     .venv/bin/python benchmarks/gpu_fit.py --only sft_mcq ppo_mcq --steps 4
 
 For each recipe (03 SFT 8B, 04 SFT 3B and its warm starts, 05 PPO 8B with a value head, 06 GRPO
@@ -17,11 +17,13 @@ steps of the recipe from `medlab.recipes` through the notebook's own code (`run_
 Worst cases on purpose: SFT rows are filled to the profile's `max_seq_len`, and random weights
 never write an end token, so every sampled reply runs to the recipe's full length.
 
-It prints one row per recipe: peak GiB allocated and reserved, seconds per optimiser step (the
-mean over the run, the first step included; for SFT, building the trainer too) and, for RL,
-rollout tokens/s of plain `generate` with the unmerged adapter. An H100 capped this way shows
-memory as a T4 would; its seconds are an H100's, not a T4's. `--dry-run` uses tiny shapes on
-the CPU: its figures mean nothing, it keeps the script working.
+It prints one row per recipe: the format the weights were loaded in (read from the model), peak
+GiB allocated and reserved, seconds per optimiser step (the mean over the run, the first step
+included; for SFT, building the trainer too) and, for RL, rollout tokens/s of plain `generate`
+with the unmerged adapter. An H100 capped this way shows memory as a T4 would; its seconds are an
+H100's, not a T4's. `--dry-run` uses tiny shapes on the CPU, still in 4 bits with paged 8-bit
+AdamW and gradient checkpointing (bitsandbytes' CPU backend), in fp32: its figures mean nothing,
+it keeps the script and the 4-bit path working.
 """
 
 from __future__ import annotations
@@ -165,7 +167,7 @@ def run_sft_case(case: Case, model_id: str, recipe, profile) -> dict:
     info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="sft")
     started = time.time()
     run_sft(model, tokenizer, rows, profile, recipe, info)
-    return {"seconds_per_step": (time.time() - started) / recipe.max_steps}
+    return {"seconds_per_step": (time.time() - started) / recipe.max_steps, "weights": weight_format(model)}
 
 
 def run_ppo_case(case: Case, model_id: str, config, profile, steps: int) -> dict:
@@ -191,7 +193,7 @@ def run_ppo_case(case: Case, model_id: str, config, profile, steps: int) -> dict
     train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
               folder / "ppo_log.json", folder / "ppo_checkpoints")
     seconds = (time.time() - started) / steps
-    return {"seconds_per_step": seconds,
+    return {"seconds_per_step": seconds, "weights": weight_format(model),
             "rollout_tokens_per_s": rollout_speed(model, tokenizer, conversations[:config.batch_size],
                                                   config.max_new_tokens, config.temperature, config.min_p)}
 
@@ -223,7 +225,7 @@ def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
     info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="grpo")
     args = grpo_config(recipe, profile, runs_dir(profile.name) / "gpu_fit" / case.name, seed=0)
     log, seconds = run_grpo(model, tokenizer, rows, rewards, args, profile, info)
-    return {"seconds_per_step": seconds / recipe.steps,
+    return {"seconds_per_step": seconds / recipe.steps, "weights": weight_format(model),
             "rollout_tokens_per_s": rollout_speed(model, tokenizer, conversations[:recipe.num_generations],
                                                   recipe.max_completion_length, recipe.temperature, recipe.min_p)}
 
@@ -241,6 +243,17 @@ def rollout_speed(model, tokenizer, conversations, max_new_tokens: int, temperat
 
 
 # ---- measuring ---------------------------------------------------------------------------------
+
+def weight_format(model) -> str:
+    """How the model's linear layers are held: "nf4" where bitsandbytes quantized them, else their
+    dtype. Read from the loaded model, so the table shows what ran, not what the profile asked."""
+    from bitsandbytes.nn import Linear4bit
+
+    quantized = [module for module in model.modules() if isinstance(module, Linear4bit)]
+    if quantized:
+        return quantized[0].weight.quant_type
+    return str(next(model.parameters()).dtype).removeprefix("torch.")
+
 
 def cap_gpu_memory(cap_gib: float) -> None:
     """Let this process allocate at most `cap_gib` of the GPU, as a T4 would (15 GB usable)."""
@@ -268,10 +281,10 @@ def measured(case: Case, profile, steps: int, dry_run: bool) -> dict:
 
 def print_table(rows: list[dict], device: str) -> None:
     print(f"\n{device}")
-    print("| recipe | notebook | fits | peak GiB | reserved GiB | s / step | rollout tokens/s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| recipe | notebook | fits | weights | peak GiB | reserved GiB | s / step | rollout tokens/s |")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        cells = [row["recipe"], row["notebook"], row["fits"]]
+        cells = [row["recipe"], row["notebook"], row["fits"], row.get("weights", "-")]
         for key, digits in (("peak_gib", 2), ("reserved_gib", 2), ("seconds_per_step", 2), ("rollout_tokens_per_s", 1)):
             cells.append(f"{row[key]:.{digits}f}" if row.get(key) is not None else "-")
         print("| " + " | ".join(cells) + " |")
@@ -283,9 +296,8 @@ def profile_for(dry_run: bool, models: dict[str, str]):
 
     overrides = dict(large_model=models["llama-3.1-8b"], small_model=models["llama-3.2-3b"],
                      judge_model=models["qwen2.5-1.5b"], data_source="course", offline=True)
-    if dry_run:  # the CPU has no 4-bit kernels nor fp16; tiny lengths keep it to seconds
-        return replace(load_profile("t4", **overrides), device="cpu", precision="fp32", load_in_4bit=False,
-                       optim="adamw_torch", gradient_checkpointing=False, max_seq_len=320, max_new_tokens=16)
+    if dry_run:  # bitsandbytes' CPU backend keeps 4-bit NF4 and paged 8-bit AdamW; fp32 compute on a CPU
+        return replace(load_profile("t4", **overrides), device="cpu", max_seq_len=320, max_new_tokens=16)
     return replace(load_profile("t4", **overrides), precision="fp16")  # a T4's path, even on an H100
 
 

@@ -64,6 +64,11 @@ def choose_precision(requested: str, capability: tuple[int, int] | None) -> tupl
     return "fp16", f"compute capability {cc} < 8.0 has no native bf16: fp16 with loss scaling"
 
 
+def precision_for(profile: Profile) -> str:
+    """The precision `profile` trains and loads in on this machine (see `choose_precision`)."""
+    return choose_precision(profile.precision, gpu_capability())[0]
+
+
 def torch_dtype(precision: str) -> torch.dtype:
     return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medlab.adapters import AdapterInfo, saved_adapter
-from medlab.env import choose_precision, gpu_capability
+from medlab.env import precision_for
 from medlab.profiles import Profile
 from medlab.training import (
     Float32Adapter,
@@ -137,7 +137,7 @@ def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: in
     field by field (06 explains each). `reward_weights`: one per reward function (None: all 1)."""
     from trl import GRPOConfig
 
-    precision, _ = choose_precision(profile.precision, gpu_capability())
+    precision = precision_for(profile)
     return GRPOConfig(
         num_generations=recipe.num_generations,
         per_device_train_batch_size=recipe.num_generations * recipe.prompts_per_step,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from medlab.env import choose_precision, gpu_capability, torch_dtype
+from medlab.env import precision_for, torch_dtype
 from medlab.pocket import pocket_model_path
 from medlab.profiles import POCKET, Profile
 
@@ -75,7 +75,7 @@ def quantization_config(profile: Profile):
         return None
     from transformers import BitsAndBytesConfig
 
-    precision, _ = choose_precision(profile.precision, gpu_capability())
+    precision = precision_for(profile)
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=torch_dtype(precision),
@@ -106,16 +106,33 @@ def load_model(model_id: str, profile: Profile):
     if profile.load_in_4bit and sharded_launch():
         raise ValueError(f"profile {profile.name!r} loads 4-bit weights, which DeepSpeed ZeRO-3 and FSDP do not "
                          "shard here: launch it with scripts/accelerate/ddp.yaml, or use --profile full")
-    precision, _ = choose_precision(profile.precision, gpu_capability())
+    precision = precision_for(profile)
     model = AutoModelForCausalLM.from_pretrained(
         resolve_model(model_id),
         dtype=torch_dtype(precision),
         quantization_config=quantization_config(profile),
         device_map=device_map(profile),
     )
+    if profile.load_in_4bit and profile.device == "cpu":
+        keep_4bit_layers_trainable(model)
     if profile.gradient_checkpointing:
         model.config.use_cache = False  # the KV cache is useless, and costly, while training
     return model
+
+
+def keep_4bit_layers_trainable(model) -> int:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference; returns the layers changed.
+
+    On a CPU with AVX512-BF16, a 4-bit layer that runs once in eval mode without gradients
+    (generation, evaluation) converts its weights to an inference-only layout for good, and no
+    gradient reaches the adapters on it afterwards. The course samples and then trains (PPO,
+    GRPO, evaluation before SFT), so a 4-bit model on a CPU (the tests, a dry run) keeps the
+    layout it trains with. GPUs have no such conversion.
+    """
+    layers = [module for module in model.modules() if hasattr(module, "support_avx512bf16_for_cpu")]
+    for layer in layers:
+        layer.support_avx512bf16_for_cpu = False
+    return len(layers)
 
 
 def load_model_and_tokenizer(model_id: str, profile: Profile):

@@ -23,7 +23,7 @@ from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from medlab.adapters import AdapterInfo, save_adapter
-from medlab.env import choose_precision, gpu_capability, training_peak_mb
+from medlab.env import precision_for, training_peak_mb
 from medlab.profiles import Profile
 from medlab.runlog import runs_dir, write_json
 
@@ -144,7 +144,7 @@ def sft_config(profile: Profile, recipe: LoraRecipe, output_dir: Path, seed: int
     """TRL's SFTConfig for `recipe` on `profile`: precision, memory savers, checkpoints, logging."""
     from trl import SFTConfig
 
-    precision, _ = choose_precision(profile.precision, gpu_capability())
+    precision = precision_for(profile)
     return SFTConfig(
         **run_settings(profile, output_dir, seed, report_to, save_steps),
         learning_rate=recipe.learning_rate, num_train_epochs=recipe.epochs, max_steps=recipe.max_steps or -1,

@@ -1,5 +1,5 @@
 """The code paths only `t4` and `full` take, checked on a CPU: what a learner's first real run
-would hit. (Float32 adapters under a quantized base are in test_training.py.)"""
+would hit. (The 4-bit path itself, on a CPU, is in test_quantized_on_cpu.py.)"""
 
 import json
 import sys

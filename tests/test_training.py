@@ -12,7 +12,7 @@ from medlab.adapters import META, AdapterInfo, find_adapters
 from medlab.data import sources
 from medlab.profiles import load_profile
 from medlab.runlog import runs_dir
-from medlab.training import Float32Adapter, LoraRecipe, add_lora, run_sft, sft_config, sft_rows, upcast_trainable
+from medlab.training import LoraRecipe, add_lora, run_sft, sft_rows, upcast_trainable
 
 RECIPE = LoraRecipe(r=4, alpha=8, dropout=0.0, targets=("q_proj", "v_proj"), learning_rate=5e-3, epochs=1,
                     batch_size=4, grad_accum=1)
@@ -101,67 +101,6 @@ def test_training_lowers_the_loss(course, small_model):
                      AdapterInfo("loss_test", "pocket", ("medqa",), "test", "sft"))
     assert log["loss"][-1] < 0.7 * log["loss"][0]
     assert log["tokens_per_second"][-1] > 0
-
-
-class DtypesAtStep(TrainerCallback):
-    """Records the dtypes of the trainable weights just before the optimiser steps."""
-
-    def __init__(self):
-        self.seen = set()
-
-    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-        self.seen |= {p.dtype for p in model.parameters() if p.requires_grad}
-
-
-def quantized_flagged(small_model):
-    """The small model flagged as 4-bit, as bitsandbytes would leave it: what TRL checks."""
-    model = AutoModelForCausalLM.from_pretrained(small_model)
-    model.is_loaded_in_4bit = True
-    return model
-
-
-def test_sft_trainer_on_a_quantized_base_steps_with_float32_adapter_weights(course, small_model):
-    from datasets import Dataset
-    from trl import SFTTrainer
-
-    profile = load_profile("tiny", load_in_4bit=True)
-    recipe = replace(RECIPE, max_steps=1)
-    rows = Dataset.from_list(sft_rows(conversations(8)))
-    args = sft_config(profile, recipe, course / "out", seed=0)
-
-    plain = SFTTrainer(model=add_lora(quantized_flagged(small_model), recipe, profile), args=args,
-                       processing_class=AutoTokenizer.from_pretrained(small_model), train_dataset=rows)
-    # The trap itself: TRL casts the adapter to bf16 while building the trainer.
-    assert {p.dtype for p in plain.model.parameters() if p.requires_grad} == {torch.bfloat16}
-
-    at_step, base = DtypesAtStep(), quantized_flagged(small_model)
-    trainer = SFTTrainer(model=add_lora(base, recipe, profile), args=args,
-                         processing_class=AutoTokenizer.from_pretrained(small_model), train_dataset=rows,
-                         callbacks=[Float32Adapter(), at_step])
-    del base.is_loaded_in_4bit  # counting parameters of a "4-bit" model would need bitsandbytes
-    trainer.train()
-    assert at_step.seen == {torch.float32}
-
-
-def test_grpo_trainer_on_a_quantized_base_keeps_float32_adapter_weights(course, small_model):
-    from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
-
-    profile = load_profile("tiny", load_in_4bit=True)
-    prompts_ = Dataset.from_list([{"prompt": c[:-1]} for c in conversations(4)])
-    args = GRPOConfig(output_dir=str(course / "grpo"), use_cpu=True, per_device_train_batch_size=4,
-                      num_generations=4, max_completion_length=8, report_to="none")
-
-    def length_reward(completions, **kwargs):
-        return [float(len(str(c))) for c in completions]
-
-    def build(callbacks):
-        return GRPOTrainer(model=add_lora(quantized_flagged(small_model), RECIPE, profile),
-                           reward_funcs=length_reward, args=args, train_dataset=prompts_,
-                           processing_class=AutoTokenizer.from_pretrained(small_model), callbacks=callbacks)
-
-    assert {p.dtype for p in build([]).model.parameters() if p.requires_grad} == {torch.bfloat16}
-    assert {p.dtype for p in build([Float32Adapter()]).model.parameters() if p.requires_grad} == {torch.float32}
 
 
 def test_a_step_cap_bounds_the_run(course, small_model):
