@@ -152,8 +152,8 @@ def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
         if dry_run:
             config = replace(config, max_new_tokens=16)
         return run_ppo_case(case, model_id, config, profile, steps)
-    table = recipes.GRPO_IMAGING if case.task == "imaging" else recipes.GRPO_TRIAGE
-    recipe = replace(table[profile.name], steps=steps, **({"max_completion_length": 16} if dry_run else {}))
+    recipe = replace(recipes.grpo_recipe(case.task, profile), steps=steps,
+                     **({"max_completion_length": 16} if dry_run else {}))
     return run_grpo_case(case, model_id, recipe, profile)
 
 

@@ -45,6 +45,10 @@ class Profile:
     max_new_tokens: int  # ceiling on any reply; each task's budget is in evaluation.TOKEN_BUDGETS
     max_train_examples: int  # cap on training rows per notebook; 0 means all
     max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
+    # Optimiser steps of every training run (PPO: rollouts) instead of its recipe's, for a smoke
+    # test that runs every notebook of a profile in minutes without checking what they learn.
+    # 0: the recipes' own.
+    smoke_steps: int
     offline: bool  # never contact the hub (HF_HUB_OFFLINE=1): tiny runs with no network
     # Where MedQA and MedMCQA come from: "hub" (the real sets) or "course" (the course's own
     # files in data/, same schema): a t4 recipe can then be smoke-tested on a GPU with no hub.
@@ -60,6 +64,16 @@ class Profile:
     def cap_eval(self, items) -> list:
         """`items` cut to `max_eval_examples` (all of them where that is 0)."""
         return capped(items, self.max_eval_examples)
+
+    def steps(self, recipe_steps: int) -> int:
+        """A training run's steps: `smoke_steps` in a smoke test, else the recipe's own.
+
+        >>> load_profile("tiny").steps(30), load_profile("tiny", smoke_steps=2).steps(30)
+        (30, 2)
+        """
+        if self.smoke_steps < 0:
+            raise ProfileError(f"smoke_steps={self.smoke_steps}: write a positive number, or 0 for the recipes' own")
+        return self.smoke_steps or recipe_steps
 
 
 def capped(items, limit: int) -> list:
@@ -90,6 +104,7 @@ PROFILES: dict[str, Profile] = {
         max_new_tokens=320,  # a full DiReCT reasoning chain in pocket tokens; other tasks stop sooner
         max_train_examples=400,
         max_eval_examples=48,
+        smoke_steps=0,
         offline=True,
         data_source="course",
     ),
@@ -108,6 +123,7 @@ PROFILES: dict[str, Profile] = {
         max_new_tokens=1024,  # Llama's thinking replies to triage and notes run long
         max_train_examples=2000,
         max_eval_examples=200,
+        smoke_steps=0,
         offline=False,
         data_source="hub",
     ),
@@ -126,6 +142,7 @@ PROFILES: dict[str, Profile] = {
         max_new_tokens=1024,  # the ESI system's reported token budget
         max_train_examples=0,
         max_eval_examples=0,
+        smoke_steps=0,
         offline=False,
         data_source="hub",
     ),

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from medlab.grpo import GrpoRecipe
+from medlab.grpo import GrpoRecipe, rule_rich_pool
 from medlab.ppo import PPOConfig
-from medlab.profiles import Profile
+from medlab.profiles import Profile, capped
 from medlab.training import LoraRecipe
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -56,13 +56,15 @@ SFT_SMALL = {  # notebooks/04_sft_reasoning.ipynb: reasoning chains, and the GRP
 
 
 def sft_recipe(task: str, profile: Profile) -> LoraRecipe:
-    """The SFT recipe that trains on `task`'s data: 03's for "medqa", 04's for the others.
+    """The SFT recipe that trains on `task`'s data: 03's for "medqa", 04's for the others; a
+    smoke test's steps (`profile.smoke_steps`) replace its own.
 
     >>> from medlab.profiles import load_profile
     >>> sft_recipe("medqa", load_profile("tiny")).learning_rate, sft_recipe("triage", load_profile("t4")).r
     (0.01, 32)
     """
-    return SFT_MCQ[profile.name] if task == "medqa" else SFT_SMALL[profile.name][task]
+    recipe = SFT_MCQ[profile.name] if task == "medqa" else SFT_SMALL[profile.name][task]
+    return replace(recipe, max_steps=profile.steps(recipe.max_steps))
 
 
 # ---- PPO -------------------------------------------------------------------------------------
@@ -80,17 +82,33 @@ TINY_PPO_STEPS = 30  # the pocket model's run: enough rollouts to see the reward
 
 
 def ppo_steps(profile: Profile, questions: int) -> int:
-    """How many rollouts the PPO run of 05 makes: MedLLM's two passes over its questions, or
-    the tiny run's fixed count."""
+    """How many rollouts the PPO run of 05 makes: MedLLM's two passes over its questions, the
+    tiny run's fixed count, or a smoke test's steps."""
     if profile.name == "tiny":
-        return TINY_PPO_STEPS
-    return max(1, PPO_PASSES * questions // PPO_MCQ[profile.name].batch_size)
+        own = TINY_PPO_STEPS
+    else:
+        own = max(1, PPO_PASSES * questions // PPO_MCQ[profile.name].batch_size)
+    return profile.steps(own)
 
 
 # ---- GRPO ------------------------------------------------------------------------------------
 
 IMAGING_POOL = {"tiny": 16, "t4": 400, "full": 0}  # RL pairs after the warm start's; 0: all of them
 TRIAGE_PER_RULE = {"tiny": 4, "t4": 100, "full": 250}  # RL cases of each ESI rule, and as many with none
+
+
+def imaging_pool(pairs: list, profile: Profile) -> list:
+    """06's RL pairs: the first `IMAGING_POOL` of `pairs` (those after the warm start's), and no
+    more than the profile's `max_train_examples`."""
+    return profile.cap_train(capped(pairs, IMAGING_POOL[profile.name]))
+
+
+def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
+    """07's RL cases: up to `TRIAGE_PER_RULE` of each rule the reward checks and as many that
+    trigger none (`rule_rich_pool`), and no more than the profile's `max_train_examples`. Returns
+    the pool and how many cases of each kind there were to pick from."""
+    pool, found = rule_rich_pool(cases, TRIAGE_PER_RULE[profile.name])
+    return profile.cap_train(pool), found
 
 _GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=100,
                               max_completion_length=768, temperature=1.0)
@@ -109,3 +127,15 @@ GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without 
     "t4": _GRPO_TRIAGE_T4,
     "full": _GRPO_TRIAGE_T4,
 }
+
+
+def grpo_recipe(task: str, profile: Profile) -> GrpoRecipe:
+    """The GRPO recipe of `task`: 06's for "imaging", 07's for "triage"; a smoke test's steps
+    (`profile.smoke_steps`) replace its own.
+
+    >>> from medlab.profiles import load_profile
+    >>> grpo_recipe("triage", load_profile("t4")).steps, grpo_recipe("triage", load_profile("t4", smoke_steps=2)).steps
+    (300, 2)
+    """
+    recipe = {"imaging": GRPO_IMAGING, "triage": GRPO_TRIAGE}[task][profile.name]
+    return replace(recipe, steps=profile.steps(recipe.steps))

@@ -20,8 +20,7 @@ from medlab import prompts, recipes
 from medlab.adapters import AdapterInfo
 from medlab.data import sources
 from medlab.evaluation import base_model
-from medlab.grpo import grpo_config, rows_after_warm_start, rule_rich_pool, run_grpo, warm_start
-from medlab.profiles import capped
+from medlab.grpo import grpo_config, rows_after_warm_start, run_grpo, warm_start
 from medlab.rewards import (
     appropriateness_answer_reward,
     embedding_reward,
@@ -59,7 +58,7 @@ def imaging_rewards(names: list[str], profile) -> list:
 def imaging_rows(citations: bool, profile, seed: int, csv: str | None) -> list[dict]:
     """06's RL pool: pairs after the warm start's, as many as `recipes.IMAGING_POOL` says."""
     after_warm_start, _ = rows_after_warm_start(sources.splits("imaging", profile, seed, csv).train, profile)
-    pool = capped(after_warm_start, recipes.IMAGING_POOL[profile.name])
+    pool = recipes.imaging_pool(after_warm_start, profile)
     return [{"prompt": prompts.imaging_messages(p, citations=citations), "appropriateness": p.appropriateness,
              "rationale": p.rationale} for p in pool]
 
@@ -67,7 +66,7 @@ def imaging_rows(citations: bool, profile, seed: int, csv: str | None) -> list[d
 def triage_rows(profile, seed: int) -> list[dict]:
     """07's RL pool: cases after the warm start's, rich in the cases the rule bonuses are about."""
     rest, _ = rows_after_warm_start(sources.splits("triage", profile, seed).train, profile)
-    pool, _ = rule_rich_pool(rest, recipes.TRIAGE_PER_RULE[profile.name])
+    pool, _ = recipes.triage_pool(rest, profile)
     return [{"prompt": prompts.triage_messages(c), "level": c.level, "narrative": c.narrative} for c in pool]
 
 
@@ -78,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     profile = start(f"script_grpo_{args.variant}", args, parser)
     task = "imaging" if args.variant in IMAGING_RUNS else "triage"
-    recipe = (recipes.GRPO_IMAGING if task == "imaging" else recipes.GRPO_TRIAGE)[profile.name]
+    recipe = recipes.grpo_recipe(task, profile)
     if args.max_steps:
         recipe = replace(recipe, steps=args.max_steps)
     if task == "imaging":

@@ -61,7 +61,10 @@ def course_as_shipped():
         yield
 
 
+RUN_LAST = ("test_exercises.py", "test_t4_smoke.py")
+
+
 def pytest_collection_modifyitems(items):
-    """The exercise tests run last: by then the course notebooks have built the pocket model they
-    train on (run alone, they build it once, about a minute and a half)."""
-    items.sort(key=lambda item: item.path.name == "test_exercises.py")
+    """The exercise tests and the t4 smoke test run last: by then the course notebooks have built
+    the pocket model they train on (run alone, they build it once, about a minute and a half)."""
+    items.sort(key=lambda item: item.path.name in RUN_LAST)

@@ -31,3 +31,41 @@ def test_ppo_steps_are_two_passes_over_the_questions_on_a_gpu():
     assert recipes.ppo_steps(load_profile("tiny"), 500) == recipes.TINY_PPO_STEPS
     t4 = load_profile("t4")
     assert recipes.ppo_steps(t4, 500) == 2 * 500 // recipes.PPO_MCQ["t4"].batch_size == 500
+
+
+# ---- a smoke test's steps, and the RL pools' caps ----------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_without_smoke_steps_every_run_keeps_its_recipes_steps(name):
+    profile = load_profile(name)
+    assert recipes.sft_recipe("medqa", profile) == recipes.SFT_MCQ[name]
+    assert recipes.sft_recipe("triage", profile) == recipes.SFT_SMALL[name]["triage"]
+    assert recipes.grpo_recipe("imaging", profile) == recipes.GRPO_IMAGING[name]
+    assert recipes.grpo_recipe("triage", profile) == recipes.GRPO_TRIAGE[name]
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_smoke_steps_replace_every_runs_steps_and_nothing_else(name):
+    profile = load_profile(name, smoke_steps=2)
+    sft, grpo = recipes.sft_recipe("medqa", profile), recipes.grpo_recipe("triage", profile)
+    assert sft.max_steps == grpo.steps == recipes.ppo_steps(profile, 500) == 2
+    assert sft.learning_rate == recipes.SFT_MCQ[name].learning_rate  # the rest of the recipe as it was
+    assert grpo.max_completion_length == recipes.GRPO_TRIAGE[name].max_completion_length
+
+
+def test_negative_smoke_steps_are_refused():
+    with pytest.raises(ValueError, match="smoke_steps=-1"):
+        load_profile("tiny", smoke_steps=-1).steps(30)
+
+
+def test_the_rl_pools_stay_within_max_train_examples():
+    from medlab.data import sources
+
+    tiny, capped = load_profile("tiny"), load_profile("tiny", max_train_examples=5)
+    pairs = sources.splits("imaging", tiny).train
+    assert len(recipes.imaging_pool(pairs, tiny)) == recipes.IMAGING_POOL["tiny"]
+    assert len(recipes.imaging_pool(pairs, capped)) == 5
+    cases = sources.splits("triage", tiny).train
+    pool, found = recipes.triage_pool(cases, tiny)
+    assert len(pool) > 5 and sum(found.values()) == len(cases)
+    assert recipes.triage_pool(cases, capped)[0] == pool[:5]

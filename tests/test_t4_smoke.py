@@ -1,0 +1,38 @@
+"""The whole course on the t4 profile, run on a CPU: a smoke test of every notebook's t4 path.
+
+The t4 profile with the CPU as its device and the pocket model in each model's place, still in 4
+bits with paged 8-bit AdamW and gradient checkpointing (bitsandbytes' CPU backend); the course's
+data, a few rows, and two steps per training run (`smoke_steps`). That is what a learner's first
+run on a T4 executes, less the GPU: the t4 recipes and budgets, and every branch the notebooks take
+off `tiny`. Two steps teach nothing, so the notebooks check that they ran, not what they learned;
+this test checks what they wrote. About 3.5 minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from medlab.adapters import require_adapters
+from medlab.profiles import load_profile
+
+NOTEBOOKS = sorted(p.stem for p in (Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+SMOKE = ["device=cpu", "small_model=pocket", "large_model=pocket", "judge_model=pocket", "data_source=course",
+         "offline=true", "max_train_examples=8", "max_eval_examples=4", "smoke_steps=2"]
+
+
+def test_every_notebook_runs_on_the_t4_profile(scratch_course):
+    done = subprocess.run([sys.executable, "-m", "medlab.runner", "--profile", "t4", "--set", *SMOKE],
+                          capture_output=True, text=True, timeout=1200, env={**os.environ})
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    summary = json.loads((scratch_course / "runs" / "t4" / "summary.json").read_text())
+    assert [n["name"] for n in summary["notebooks"]] == NOTEBOOKS
+    metrics = {n["name"]: n["metrics"] for n in summary["notebooks"]}
+    assert metrics["03_sft_mcq"]["optimiser_steps"] == 2 and metrics["05_ppo_mcq"]["steps"] == 2
+    assert all(s["optimiser_steps"] == 2 for s in metrics["04_sft_reasoning"]["per_task"].values())
+    assert metrics["03_sft_mcq"]["trainable_parameters"] > 0
+    require_adapters(load_profile("t4"))  # every adapter 08 evaluates was trained and saved
