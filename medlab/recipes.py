@@ -110,6 +110,7 @@ def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
     pool, found = rule_rich_pool(cases, TRIAGE_PER_RULE[profile.name])
     return profile.cap_train(pool), found
 
+
 _GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=100,
                               max_completion_length=768, temperature=1.0)
 GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four reward designs
