@@ -46,6 +46,7 @@ class AdapterInfo:
     notebook: str  # the notebook that trained it
     method: str  # "sft", "ppo", "grpo", ...
     path: str = ""
+    smoke_steps: int = 0  # the steps of the smoke test that trained it (see Profile.smoke_steps); 0: a real run
 
 
 def adapters_dir(profile: Profile) -> Path:
@@ -65,7 +66,7 @@ def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str =
         saved = Path(scratch) if adapter_name == "default" else Path(scratch) / adapter_name
         shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier save of this name
         shutil.copytree(saved, folder)
-    write_json(folder / META, {**asdict(info), "path": ""})
+    write_json(folder / META, {**asdict(info), "path": "", "smoke_steps": profile.smoke_steps})
     return folder
 
 
@@ -82,20 +83,29 @@ def find_adapters(profile: Profile) -> list[AdapterInfo]:
 
 def require_adapters(profile: Profile, expected=None) -> None:
     """Fail, naming the notebook to run, when an expected adapter (by default every adapter of
-    `COURSE_ADAPTERS`) is not in the run folder.
+    `COURSE_ADAPTERS`) is not in the run folder, or came from a smoke test while this run is none.
 
     Without this, notebook 08 on a fresh Colab machine would find no adapters, evaluate the
     base model alone, and pass.
     """
     expected = COURSE_ADAPTERS if expected is None else expected
-    present = {info.name for info in find_adapters(profile)}
+    present = {info.name: info for info in find_adapters(profile)}
     missing = [name for name in expected if name not in present]
     if missing:
-        notebooks = sorted({COURSE_ADAPTERS.get(name, "its training notebook") for name in missing})
         raise FileNotFoundError(
-            f"no adapter {', '.join(missing)} in {adapters_dir(profile)}: run {', '.join(notebooks)} first "
+            f"no adapter {', '.join(missing)} in {adapters_dir(profile)}: run {training_notebooks(missing)} first "
             "(on Colab the setup cell keeps runs on Google Drive, so use the same Drive), or set "
             "EXPECTED_ADAPTERS = [] to evaluate only the adapters that are there")
+    smoke = [name for name in expected if present[name].smoke_steps and not profile.smoke_steps]
+    if smoke:  # a smoke test's adapters learned nothing: a real evaluation of them would mislead
+        raise ValueError(
+            f"{', '.join(smoke)} in {adapters_dir(profile)} came from a smoke test (smoke_steps): run "
+            f"{training_notebooks(smoke)} again without it, and give smoke tests their own MEDLAB_HOME")
+
+
+def training_notebooks(names) -> str:
+    """The notebooks that train the adapters `names`, for a message."""
+    return ", ".join(sorted({COURSE_ADAPTERS.get(name, "its training notebook") for name in names}))
 
 
 def saved_adapter(profile: Profile, name: str) -> AdapterInfo:

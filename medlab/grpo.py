@@ -57,8 +57,9 @@ rows after them, which the warm start has not seen."""
 
 
 def warm_start_rows(items: list, profile: Profile) -> list:
-    """The rows notebook 04 teaches the answer format with."""
-    return list(items[:WARM_START_EXAMPLES[profile.name]])
+    """The rows notebook 04 teaches the answer format with, no more than the profile's
+    `max_train_examples`."""
+    return profile.cap_train(items[:WARM_START_EXAMPLES[profile.name]])
 
 
 def rows_after_warm_start(items: list, profile: Profile) -> tuple[list, bool]:

@@ -325,7 +325,7 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
         {"params": [p for p in model.parameters() if p.requires_grad], "lr": config.learning_rate},
         {"params": list(value_head.parameters()), "lr": config.value_learning_rate},
     ])
-    start, log = resume(checkpoints, model, value_head, optimizer)
+    start, log = resume(checkpoints, model, value_head, optimizer, steps)
     order = random.Random(seed).sample(range(len(conversations)), len(conversations))  # one seeded pass order
     progress = tqdm(range(start, steps), desc="PPO", initial=start, total=steps, mininterval=2)
     for step in progress:
@@ -341,27 +341,34 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
         progress.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.3f}", refresh=False)
         write_json(log_path, log, indent=None)
         if (step + 1) % save_every == 0 and step + 1 < steps:
-            save_checkpoint(checkpoints, model, value_head, optimizer, step + 1, log)
+            save_checkpoint(checkpoints, model, value_head, optimizer, step + 1, steps, log)
     shutil.rmtree(checkpoints, ignore_errors=True)  # finished: a new run starts afresh
     return log
 
 
-def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, log: dict) -> None:
-    """The trainable weights (adapter and value head), the optimiser, the log and the RNG."""
+def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps: int, log: dict) -> None:
+    """The trainable weights (adapter and value head), the optimiser, the log and the RNG, at
+    `step` of a run of `steps`."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {"step": step, "log": log, "optimizer": optimizer.state_dict(), "value_head": value_head.state_dict(),
+    state = {"step": step, "steps": steps, "log": log, "optimizer": optimizer.state_dict(),
+             "value_head": value_head.state_dict(),
              "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
              "rng": torch.get_rng_state()}
     torch.save(state, folder / "state.tmp")
     (folder / "state.tmp").replace(folder / "state.pt")  # never half a checkpoint
 
 
-def resume(folder: Path, model, value_head, optimizer) -> tuple[int, dict]:
-    """The step and log to continue from: a checkpoint's, or (0, {}) for a fresh run."""
+def resume(folder: Path, model, value_head, optimizer, steps: int) -> tuple[int, dict]:
+    """The step and log to continue from: a checkpoint's, or (0, {}) for a fresh run. A run of
+    another length (a smoke test's two steps, a different question count) never resumes this
+    one: the folder is named after the config, not the step count."""
     path = folder / "state.pt"
     if not path.exists():
         return 0, {}
     state = torch.load(path, weights_only=False)
+    if state.get("steps") != steps:
+        print(f"a checkpoint of a {state.get('steps')}-step run in {folder}: this {steps}-step run starts afresh")
+        return 0, {}
     model.load_state_dict(state["trainable"], strict=False)
     value_head.load_state_dict(state["value_head"])
     optimizer.load_state_dict(state["optimizer"])

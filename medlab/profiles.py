@@ -71,8 +71,6 @@ class Profile:
         >>> load_profile("tiny").steps(30), load_profile("tiny", smoke_steps=2).steps(30)
         (30, 2)
         """
-        if self.smoke_steps < 0:
-            raise ProfileError(f"smoke_steps={self.smoke_steps}: write a positive number, or 0 for the recipes' own")
         return self.smoke_steps or recipe_steps
 
 
@@ -269,6 +267,8 @@ def _check_type(key: str, value, annotation) -> None:
             f"{key}={value!r} is a {type(value).__name__}: write a {annotation.__name__}, "
             f"e.g. {key}={_example(annotation)}"
         )
+    if annotation is int and value < 0:  # lengths, caps and step counts: 0 means "all" or "the recipe's"
+        raise ProfileError(f"{key}={value} is negative: write 0 or a positive number")
 
 
 def _example(annotation) -> str:

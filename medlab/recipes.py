@@ -106,8 +106,14 @@ def imaging_pool(pairs: list, profile: Profile) -> list:
 def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
     """07's RL cases: up to `TRIAGE_PER_RULE` of each rule the reward checks and as many that
     trigger none (`rule_rich_pool`), and no more than the profile's `max_train_examples`. Returns
-    the pool and how many cases of each kind there were to pick from."""
+    the pool and how many cases of each kind there were to pick from.
+
+    A cap below the pool's size takes fewer of each kind, not the first kinds whole: a smoke
+    test's eight cases still hold cases that earn each bonus."""
     pool, found = rule_rich_pool(cases, TRIAGE_PER_RULE[profile.name])
+    cap = profile.max_train_examples
+    if cap and len(pool) > cap:
+        pool, _ = rule_rich_pool(cases, max(1, cap // len(found)))
     return profile.cap_train(pool), found
 
 

@@ -97,6 +97,7 @@ class NotebookRun:
         if self.metrics_path.exists():
             return json.loads(self.metrics_path.read_text())
         return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
+                "overrides": changed_fields(self.profile),  # a smoke test's smoke_steps among them
                 "exercise": self.exercise and self.exercise.name, "metrics": {}}
 
     def save_figure(self, fig, name: str) -> Path:

@@ -56,7 +56,7 @@ def imaging_rewards(names: list[str], profile) -> list:
 
 
 def imaging_rows(citations: bool, profile, seed: int, csv: str | None) -> list[dict]:
-    """06's RL pool: pairs after the warm start's, as many as `recipes.IMAGING_POOL` says."""
+    """06's RL pool (`recipes.imaging_pool`), as rows of the run's prompt and reward columns."""
     after_warm_start, _ = rows_after_warm_start(sources.splits("imaging", profile, seed, csv).train, profile)
     pool = recipes.imaging_pool(after_warm_start, profile)
     return [{"prompt": prompts.imaging_messages(p, citations=citations), "appropriateness": p.appropriateness,

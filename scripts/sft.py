@@ -37,7 +37,7 @@ def training_conversations(task: str, profile, seed: int, direct_dir: str | None
         items = profile.cap_train(sources.splits("medqa", profile, seed).train)
         return [prompts.mcq_messages(item, with_answer=True) for item in items]
     if task == "reasoning":
-        notes = sources.splits("reasoning", profile, seed, direct_dir).train
+        notes = profile.cap_train(sources.splits("reasoning", profile, seed, direct_dir).train)
         return [prompts.reasoning_messages(note, with_answer=True) for note in notes]
     items = warm_start_rows(sources.splits(task, profile, seed).train, profile)  # the warm starts
     messages = prompts.triage_messages if task == "triage" else prompts.imaging_messages

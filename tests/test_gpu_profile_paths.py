@@ -75,6 +75,16 @@ def test_evaluation_fails_loudly_when_a_training_notebooks_adapter_is_missing(sc
     require_adapters(load_profile("t4"), expected=[])  # asked for none
 
 
+def test_a_real_run_refuses_the_adapters_of_a_smoke_test(scratch_course):
+    smoke = load_profile("tiny", smoke_steps=2)
+    for name in COURSE_ADAPTERS:
+        save_adapter(_TinyPeft(), smoke, AdapterInfo(name, "pocket", ("medqa",), "nb", "sft"))
+    require_adapters(smoke)  # a smoke test evaluates its own adapters
+    with pytest.raises(ValueError, match="came from a smoke test") as refused:
+        require_adapters(load_profile("tiny"))
+    assert "run 03_sft_mcq" in str(refused.value)
+
+
 class _TinyPeft:
     """Stands in for a PEFT model: only `save_pretrained` is needed to register an adapter."""
 

@@ -144,6 +144,13 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
     assert len(calls) == 2 + 1 + 2  # the crash spent one call; the resumed run made only two more
     assert not (tmp_path / "ckpt").exists()
 
+    calls.clear()  # a crash again, then a run of another length (a smoke test) in the same folder
+    with pytest.raises(KeyboardInterrupt):
+        train_ppo(*fresh(), **args)
+    log = train_ppo(*fresh(), **{**args, "steps": 3})
+    assert log["step"] == [1, 2, 3]
+    assert len(calls) == 3 + 3, "a 3-step run should start afresh, not continue the 4-step run's checkpoint"
+
 
 def test_the_update_scores_replies_exactly_as_generation_sampled_them(small_model):
     """Left-padded prompts and right-padded replies, with their position ids, must give the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from medlab import recipes
@@ -47,25 +49,37 @@ def test_without_smoke_steps_every_run_keeps_its_recipes_steps(name):
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_smoke_steps_replace_every_runs_steps_and_nothing_else(name):
     profile = load_profile(name, smoke_steps=2)
-    sft, grpo = recipes.sft_recipe("medqa", profile), recipes.grpo_recipe("triage", profile)
-    assert sft.max_steps == grpo.steps == recipes.ppo_steps(profile, 500) == 2
-    assert sft.learning_rate == recipes.SFT_MCQ[name].learning_rate  # the rest of the recipe as it was
-    assert grpo.max_completion_length == recipes.GRPO_TRIAGE[name].max_completion_length
+    assert recipes.ppo_steps(profile, 500) == 2
+    for task in ("medqa", "reasoning", "triage", "imaging"):
+        sft = recipes.sft_recipe(task, profile)
+        own = recipes.SFT_MCQ[name] if task == "medqa" else recipes.SFT_SMALL[name][task]
+        assert sft.max_steps == 2 and replace(sft, max_steps=own.max_steps) == own, task
+    for task, table in (("imaging", recipes.GRPO_IMAGING), ("triage", recipes.GRPO_TRIAGE)):
+        grpo = recipes.grpo_recipe(task, profile)
+        assert grpo.steps == 2 and replace(grpo, steps=table[name].steps) == table[name], task
 
 
-def test_negative_smoke_steps_are_refused():
-    with pytest.raises(ValueError, match="smoke_steps=-1"):
-        load_profile("tiny", smoke_steps=-1).steps(30)
+def test_negative_smoke_steps_are_refused_when_the_profile_loads():
+    with pytest.raises(ValueError, match="smoke_steps=-1 is negative"):
+        load_profile("tiny", smoke_steps=-1)
 
 
-def test_the_rl_pools_stay_within_max_train_examples():
+def test_the_warm_starts_and_rl_pools_stay_within_max_train_examples():
     from medlab.data import sources
+    from medlab.grpo import WARM_START_EXAMPLES, warm_start_rows
+    from medlab.rewards import triggered_rules
 
     tiny, capped = load_profile("tiny"), load_profile("tiny", max_train_examples=5)
+    rows = sources.splits("triage", tiny).train
+    assert len(warm_start_rows(rows, tiny)) == WARM_START_EXAMPLES["tiny"]
+    assert warm_start_rows(rows, capped) == rows[:5]
     pairs = sources.splits("imaging", tiny).train
     assert len(recipes.imaging_pool(pairs, tiny)) == recipes.IMAGING_POOL["tiny"]
     assert len(recipes.imaging_pool(pairs, capped)) == 5
     cases = sources.splits("triage", tiny).train
     pool, found = recipes.triage_pool(cases, tiny)
-    assert len(pool) > 5 and sum(found.values()) == len(cases)
-    assert recipes.triage_pool(cases, capped)[0] == pool[:5]
+    assert len(pool) > 8 and sum(found.values()) == len(cases)
+    small, _ = recipes.triage_pool(cases, load_profile("tiny", max_train_examples=8))
+    assert len(small) == 8 and set(small) < set(pool)
+    kinds = {rules[0] if rules else "none" for rules in (triggered_rules(c.narrative, c.level) for c in small)}
+    assert kinds == set(found), "a capped pool should keep cases of every rule"

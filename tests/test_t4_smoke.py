@@ -5,16 +5,17 @@ bits with paged 8-bit AdamW and gradient checkpointing (bitsandbytes' CPU backen
 data, a few rows, and two steps per training run (`smoke_steps`). That is what a learner's first
 run on a T4 executes, less the GPU: the t4 recipes and budgets, and every branch the notebooks take
 off `tiny`. Two steps teach nothing, so the notebooks check that they ran, not what they learned;
-this test checks what they wrote. About 3.5 minutes.
+this test checks what they wrote. About 3 minutes.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from medlab.adapters import require_adapters
 from medlab.profiles import load_profile
@@ -26,7 +27,7 @@ SMOKE = ["device=cpu", "small_model=pocket", "large_model=pocket", "judge_model=
 
 def test_every_notebook_runs_on_the_t4_profile(scratch_course):
     done = subprocess.run([sys.executable, "-m", "medlab.runner", "--profile", "t4", "--set", *SMOKE],
-                          capture_output=True, text=True, timeout=1200, env={**os.environ})
+                          capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
     summary = json.loads((scratch_course / "runs" / "t4" / "summary.json").read_text())
@@ -35,4 +36,12 @@ def test_every_notebook_runs_on_the_t4_profile(scratch_course):
     assert metrics["03_sft_mcq"]["optimiser_steps"] == 2 and metrics["05_ppo_mcq"]["steps"] == 2
     assert all(s["optimiser_steps"] == 2 for s in metrics["04_sft_reasoning"]["per_task"].values())
     assert metrics["03_sft_mcq"]["trainable_parameters"] > 0
-    require_adapters(load_profile("t4"))  # every adapter 08 evaluates was trained and saved
+    grpo_logs = sorted((scratch_course / "runs" / "t4" / "logs").glob("grpo_*.json"))
+    assert len(grpo_logs) == 1 + 4 + 2  # 05's comparison, 06's four reward designs, 07's two runs
+    for path in grpo_logs:
+        assert json.loads(path.read_text())["step"] == [1, 2], path.name
+    require_adapters(load_profile("t4", smoke_steps=2))  # every adapter 08 evaluates was trained and saved
+    with pytest.raises(ValueError, match="came from a smoke test"):
+        require_adapters(load_profile("t4"))  # a real run would not take them for its own
+    recorded = [json.loads(path.read_text()) for path in (scratch_course / "runs" / "t4" / "metrics").glob("*.json")]
+    assert len(recorded) == len(NOTEBOOKS) and all(r["overrides"]["smoke_steps"] == 2 for r in recorded)
