@@ -120,8 +120,8 @@ def load_model(model_id: str, profile: Profile):
     return model
 
 
-def keep_4bit_layers_trainable(model) -> int:
-    """Stop bitsandbytes repacking 4-bit weights for CPU inference; returns the layers changed.
+def keep_4bit_layers_trainable(model) -> None:
+    """Stop bitsandbytes repacking 4-bit weights for CPU inference.
 
     On a CPU with AVX512-BF16, a 4-bit layer that runs once in eval mode without gradients
     (generation, evaluation) converts its weights to an inference-only layout for good, and no
@@ -129,10 +129,9 @@ def keep_4bit_layers_trainable(model) -> int:
     GRPO, evaluation before SFT), so a 4-bit model on a CPU (the tests, a dry run) keeps the
     layout it trains with. GPUs have no such conversion.
     """
-    layers = [module for module in model.modules() if hasattr(module, "support_avx512bf16_for_cpu")]
-    for layer in layers:
-        layer.support_avx512bf16_for_cpu = False
-    return len(layers)
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):  # bitsandbytes' Linear4bit
+            module.support_avx512bf16_for_cpu = False
 
 
 def load_model_and_tokenizer(model_id: str, profile: Profile):
