@@ -23,6 +23,8 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from medlab.llama_build import system_info
+
 NOTICE = ("For learning only: this model was fine-tuned in a course and is not a medical device. "
           "Do not use its answers for the care of a patient.")
 SYSTEM = ("You are a medical assistant in a teaching course. Answer briefly, say what the answer rests on, "
@@ -63,11 +65,13 @@ class Session:
 
 
 def model_info(llm, path: Path, args) -> dict:
+    """What `info` shows: the file, its settings, and the CPU features llama.cpp uses (a crash
+    report needs them)."""
     metadata = getattr(llm, "metadata", {}) or {}
     return {"path": str(path), "size_mb": round(path.stat().st_size / 2**20, 1),
             "name": metadata.get("general.name", path.stem), "architecture": metadata.get("general.architecture"),
             "file_type": metadata.get("general.file_type"), "n_ctx": llm.n_ctx(), "n_gpu_layers": args.n_gpu_layers,
-            "threads": args.threads}
+            "threads": args.threads, "llama.cpp": system_info()}
 
 
 def reply(llm, session: Session, question: str, console: Console, max_tokens: int) -> str:

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import tempfile
 import threading
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import papermill
 import psutil
-from jupyter_client.manager import KernelManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient.exceptions import DeadKernelError
 
 from medlab.profiles import OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
 from medlab.runlog import course_root, runs_dir, write_json
@@ -34,13 +36,50 @@ def course_notebooks(folder: Path) -> list[Path]:
     return sorted(p for p in folder.glob("[0-9][0-9]_*.ipynb"))
 
 
-class LocalKernelManager(KernelManager):
+class LocalKernelManager(AsyncKernelManager):
     """Talks to the notebook's kernel over IPC sockets in the temp folder, not TCP ports: nothing
-    listens on the network, and the kernel has no "unencrypted TCP" warning to print."""
+    listens on the network, and the kernel has no "unencrypted TCP" warning to print.
+
+    Asynchronous, as nbclient expects: with a blocking manager, nbclient's wait for the next
+    output blocks its event loop, its check that the kernel is alive never runs, and a kernel
+    that crashed hangs the run forever. It also keeps the exit status of a kernel that died
+    (`last_exit_status`), which nbclient's "Kernel died" does not say."""
+
+    last_exit_status: int | None = None
 
     def __init__(self, **kwargs):
         socket = Path(tempfile.gettempdir()) / f"medlab-kernel-{os.getpid()}"
         super().__init__(transport="ipc", ip=str(socket), **kwargs)
+
+    async def _async_is_alive(self) -> bool:
+        alive = await super()._async_is_alive()
+        process = getattr(self.provisioner, "process", None)
+        if not alive and process is not None:
+            LocalKernelManager.last_exit_status = process.poll()
+        return alive
+
+    is_alive = _async_is_alive  # the base class bound its own coroutine under this name
+
+
+def how_it_ended(exit_status: int | None, who: str = "the kernel") -> str:
+    """How a process ended, from its exit status (negative: killed by that signal).
+
+    >>> how_it_ended(-11)
+    'the kernel died of SIGSEGV (signal 11)'
+    >>> how_it_ended(1, "python")
+    'python exited with status 1'
+    >>> how_it_ended(None)
+    'the kernel died'
+    """
+    if exit_status is None:
+        return f"{who} died"
+    if exit_status < 0:
+        try:
+            name = signal.Signals(-exit_status).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"{who} died of {name} (signal {-exit_status})"
+    return f"{who} exited with status {exit_status}"
 
 
 class PeakMemory:
@@ -76,6 +115,7 @@ def run_notebook(source: Path, profile: str, seed: int) -> dict:
     output = runs_dir(profile) / source.name
     output.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
+    LocalKernelManager.last_exit_status = None
     with PeakMemory() as memory:
         papermill.execute_notebook(
             str(source), str(output), parameters={"PROFILE": profile, "SEED": seed},
@@ -95,12 +135,32 @@ def recorded_metrics(profile: str, notebook: str) -> dict:
 def describe_failure(name: str, error: Exception, output: Path) -> str:
     """One line naming the notebook, the failing cell and its first line, then the traceback's file."""
     if isinstance(error, papermill.PapermillExecutionError):
-        first_line = error.source.strip().splitlines()[0] if error.source.strip() else ""
-        where = f"cell {source_cell_number(output, error.cell_index)} ({first_line[:60]!r})"
+        where = cell_label(output, error.cell_index, error.source)
         what = f"{error.ename}: {error.evalue}"
+    elif isinstance(error, DeadKernelError):
+        where = running_cell(output) or "in an unknown cell"
+        what = how_it_ended(LocalKernelManager.last_exit_status) + " (native code crashed, or memory ran out)"
     else:
         where, what = "before any cell ran", f"{type(error).__name__}: {error}"
     return f"FAILED {name}: {where}: {what}\n  executed copy with the full traceback: {output}"
+
+
+def cell_label(executed: Path, cell_index: int, source: str) -> str:
+    """'cell 7 ('first line of its code')', numbered as in the committed notebook."""
+    first_line = source.strip().splitlines()[0] if source.strip() else ""
+    return f"cell {source_cell_number(executed, cell_index)} ({first_line[:60]!r})"
+
+
+def running_cell(executed: Path) -> str | None:
+    """The cell that was running when the kernel died: papermill marks every cell "completed"
+    when it stops, so it is the last one that has a start time in the executed copy."""
+    import nbformat
+
+    if not executed.is_file():
+        return None
+    cells = nbformat.read(executed, as_version=4).cells
+    started = [i for i, cell in enumerate(cells) if cell.get("metadata", {}).get("papermill", {}).get("start_time")]
+    return cell_label(executed, started[-1], cells[started[-1]].source) if started else None
 
 
 def source_cell_number(executed: Path, cell_index: int) -> int:

@@ -26,6 +26,19 @@ def small_model(tmp_path_factory):
     return pocket_model_path(SMALL, root=tmp_path_factory.mktemp("pocket-cache"))
 
 
+@pytest.fixture(scope="session")
+def small_ggufs(small_model, tmp_path_factory):
+    """The small pocket model as GGUF files named "small pocket": f16 and q8_0 from llama.cpp's
+    converter, q4_0 from its quantizer."""
+    from medlab.export import convert_to_gguf, quantize_gguf
+
+    folder = tmp_path_factory.mktemp("gguf")
+    files = {kind: convert_to_gguf(small_model, folder / f"small-{kind}.gguf", kind, model_name="small pocket")
+             for kind in ("f16", "q8_0")}
+    files["q4_0"] = quantize_gguf(files["f16"], folder / "small-q4_0.gguf", "q4_0")
+    return files
+
+
 def make_notebook(path, *sources: str) -> None:
     """A notebook whose first code cell is the papermill `parameters` cell."""
     cells = [nbformat.v4.new_code_cell(src) for src in sources]

@@ -8,15 +8,13 @@ import pexpect
 import pytest
 
 from medlab.chat import NOTICE
-from medlab.export import convert_to_gguf
 
 NOTICE_START = NOTICE.split(":")[0]  # "For learning only"
 
 
 @pytest.fixture(scope="module")
-def gguf_file(small_model, tmp_path_factory):
-    return convert_to_gguf(small_model, tmp_path_factory.mktemp("gguf") / "small-q8_0.gguf", "q8_0",
-                           model_name="small pocket")
+def gguf_file(small_ggufs):
+    return small_ggufs["q8_0"]
 
 
 def start(gguf_file, cwd):
@@ -38,6 +36,7 @@ def test_a_session_asks_saves_clears_and_quits(gguf_file, tmp_path):
     child.expect("you> ")
     child.sendline("info")
     child.expect('"name": "small pocket"')
+    child.expect('"llama.cpp": "CPU : ')  # the CPU features llama.cpp uses, for a crash report
     child.expect("you> ")
     child.sendline("help me with this ECG")  # a question, though it starts with a command's word
     child.expect(NOTICE_START)

@@ -52,3 +52,42 @@ def test_only_with_no_match_says_what_to_write(scratch_course, notebook_writer, 
     notebook_writer(scratch_course / "notebooks" / "00_a.ipynb", "PROFILE = 'x'")
     assert run_course("tiny", 0, only=["99"], folder=scratch_course / "notebooks") == 2
     assert "names like 00_setup" in capsys.readouterr().out
+
+
+DIE = "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)  # what a crash in native code does"
+
+
+def test_a_kernel_that_dies_fails_within_a_minute_naming_notebook_cell_and_signal(scratch_course, notebook_writer,
+                                                                                     capsys):
+    import time
+
+    folder = scratch_course / "notebooks"
+    notebook_writer(folder / "00_crashes.ipynb", "PROFILE = 'x'\nSEED = 0", "x = 1", DIE, "x = 2")
+    started = time.monotonic()
+
+    assert run_course("tiny", seed=0, folder=folder) == 1
+
+    assert time.monotonic() - started < 60
+    message = capsys.readouterr().out
+    assert "FAILED 00_crashes: cell 3 ('import os, signal')" in message
+    assert "the kernel died of SIGSEGV (signal 11)" in message
+    summary = json.loads((scratch_course / "runs/tiny/summary.json").read_text())
+    assert (summary["status"], summary["failed"]) == ("failed", "00_crashes")
+
+
+def test_under_nbval_a_kernel_that_dies_fails_its_cell_within_a_minute(tmp_path, notebook_writer):
+    """`make test` runs the notebooks through nbval, which without medlab.nbval_kernel waits out the
+    900-second cell timeout for each cell a dead kernel leaves."""
+    import subprocess
+    import sys
+    import time
+
+    notebook_writer(tmp_path / "crashes.ipynb", "PROFILE = 'x'", DIE, "x = 2")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "medlab.nbval_kernel",
+                             "--nbval-lax", "--nbval-cell-timeout=900", "-q", "crashes.ipynb"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1
+    assert "crashes.ipynb::Cell 1" in result.stdout  # nbval counts cells from 0: the one that killed it
+    assert "the kernel died of SIGSEGV (signal 11) while this cell ran" in result.stdout
