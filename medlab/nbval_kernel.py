@@ -16,19 +16,13 @@ from queue import Empty
 
 from nbval.kernel import RunningKernel
 
-from medlab.runner import how_it_ended
+from medlab.runner import how_it_ended, kernel_exit_status
 
 POLL_SECONDS = 1.0
 
 
 class KernelDied(RuntimeError):
     """The notebook's kernel process ended while a cell was running."""
-
-
-def exit_status(kernel: RunningKernel) -> int | None:
-    """The kernel process's exit status, once it has ended (negative: the signal that killed it)."""
-    process = getattr(getattr(kernel.km, "provisioner", None), "process", None)
-    return process.poll() if process is not None else None
 
 
 def await_reply_or_death(kernel: RunningKernel, msg_id: str, timeout: float | None = None) -> None:
@@ -39,7 +33,7 @@ def await_reply_or_death(kernel: RunningKernel, msg_id: str, timeout: float | No
             message = kernel.get_message(stream="shell", timeout=POLL_SECONDS)
         except Empty:
             if not kernel.is_alive():
-                raise KernelDied(how_it_ended(exit_status(kernel)) + " while this cell ran "
+                raise KernelDied(how_it_ended(kernel_exit_status(kernel.km)) + " while this cell ran "
                                  "(native code crashed, or memory ran out)") from None
             if deadline is not None and time.monotonic() >= deadline:
                 raise

@@ -53,12 +53,18 @@ class LocalKernelManager(AsyncKernelManager):
 
     async def _async_is_alive(self) -> bool:
         alive = await super()._async_is_alive()
-        process = getattr(self.provisioner, "process", None)
-        if not alive and process is not None:
-            LocalKernelManager.last_exit_status = process.poll()
+        if not alive:
+            LocalKernelManager.last_exit_status = kernel_exit_status(self)
         return alive
 
     is_alive = _async_is_alive  # the base class bound its own coroutine under this name
+
+
+def kernel_exit_status(manager) -> int | None:
+    """The exit status of a kernel manager's process once it has ended (negative: the signal that
+    killed it); None while it runs or where the manager started no local process."""
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    return process.poll() if process is not None else None
 
 
 def how_it_ended(exit_status: int | None, who: str = "the kernel") -> str:
