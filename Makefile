@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml medlab/llama_build.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q "$(TORCH_CPU)"; fi
 	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m medlab.llama_build  # llama.cpp for any x86-64 CPU (no -march=native, no AMX), built once and cached
+	$(PY) -m medlab.llama_build  # llama.cpp for any x86-64 CPU with AVX2 (no -march=native, no AVX-512, no AMX), built once and cached
 	$(PY) -m medlab.export  # llama.cpp's GGUF converter, from the installed llama-cpp-python's source
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medlab)" >/dev/null
 	touch $@

@@ -1,9 +1,10 @@
-"""llama.cpp (through `llama-cpp-python`) built once for any x86-64 machine, and checked.
+"""llama.cpp (through `llama-cpp-python`) built once for any x86-64 machine with AVX2, and checked.
 
 llama-cpp-python compiles llama.cpp when it is installed, and by default tunes it for the CPU
 it is built on (`-march=native`). On a Sapphire Rapids Xeon that build calls AMX tile
 instructions, which some virtual machines do not enable for processes: every quantized GGUF
-model then dies with a general protection fault (SIGSEGV) in `ggml_backend_amx_mul_mat`. pip
+model then kills its process in `libggml-cpu`, with a general protection fault (SIGSEGV, in
+`ggml_backend_amx_mul_mat`) or an illegal instruction (SIGILL), as the VM reports it. pip
 also caches the wheel under a name that does not say which CPU it was tuned for, so a native
 build travels to machines it was never meant for.
 
@@ -46,6 +47,10 @@ PORTABLE_FLAGS = (
 """CMake flags of the course's build: the level that x86-64 machines of the last decade share.
 On ARM, llama.cpp ignores the x86 flags and builds for the generic architecture."""
 
+FLAGS_FILE = "medlab_build_flags"
+"""The file beside a built wheel, and in the installed distribution's `.dist-info`, that records the
+flags of the build."""
+
 AMX_MNEMONICS = ("ldtilecfg", "sttilecfg", "tileloadd", "tilestored", "tilezero", "tdpb", "tdpbf16ps",
                  "tilerelease")
 """Instructions of the AMX tile extension as objdump names them (tdpb* covers the int8 products)."""
@@ -72,7 +77,7 @@ def wheel_dir(flags: tuple[str, ...], cache: Path | None = None) -> Path:
 
 def cache_root() -> Path:
     """`$XDG_CACHE_HOME/medlab` (usually `~/.cache/medlab`): kept across clones and venvs."""
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "medlab"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medlab"
 
 
 def built_wheel(folder: Path) -> Path | None:
@@ -87,14 +92,14 @@ def build_wheel(flags: tuple[str, ...], folder: Path) -> Path:
     under a name that hides its flags."""
     staging = folder.with_name(folder.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    print(f"building {PACKAGE}=={VERSION} with {' '.join(flags)} (about 4 minutes on 2 cores, once)", flush=True)
+    print(f"building {PACKAGE}=={VERSION} with {shlex.join(flags)} (about 4 minutes on 2 cores, once)", flush=True)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-cache-dir",
                     "--no-binary", PACKAGE, "--wheel-dir", str(staging), f"{PACKAGE}=={VERSION}"],
-                   env={**os.environ, "CMAKE_ARGS": " ".join(flags), "FORCE_CMAKE": "1"}, check=True)
+                   env={**os.environ, "CMAKE_ARGS": shlex.join(flags), "FORCE_CMAKE": "1"}, check=True)
+    (staging / FLAGS_FILE).write_text(shlex.join(flags) + "\n")  # for a person looking in the cache
     folder.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
     staging.replace(folder)  # all or nothing: a half-built folder is never found
-    (folder / "FLAGS").write_text(" ".join(flags) + "\n")
     return built_wheel(folder)
 
 
@@ -107,8 +112,24 @@ def install(flags: tuple[str, ...] | None = None) -> Path:
     pip = [sys.executable, "-m", "pip", "install", "--quiet"]
     subprocess.run([*pip, "--no-deps", "--force-reinstall", str(wheel)], check=True)  # replaces a native build
     subprocess.run([*pip, str(wheel)], check=True)  # then its dependencies, leaving the others alone
+    record_flags(flags)
     print(f"{PACKAGE} {VERSION} installed from {wheel}")
     return wheel
+
+
+def installed_record() -> Path:
+    """Where the installed distribution keeps the course's record of its build flags: inside its
+    `.dist-info` folder, so the record goes when the package is uninstalled or replaced."""
+    from importlib import metadata
+
+    files = metadata.distribution(PACKAGE).files or []
+    dist_info = next(f for f in files if f.name == "METADATA").locate().parent
+    return Path(dist_info) / FLAGS_FILE
+
+
+def record_flags(flags: tuple[str, ...]) -> None:
+    """Note `flags` beside the installed distribution, where `installed_flags` reads them."""
+    installed_record().write_text(shlex.join(flags) + "\n")
 
 
 # ---- checks ------------------------------------------------------------------------------------
@@ -148,18 +169,15 @@ def non_portable_instructions(library: Path) -> list[str]:
 
 
 def installed_flags() -> tuple[str, ...] | None:
-    """The flags the installed llama-cpp-python was built with, when it came from this module's
-    wheel cache; None for any other build (pip's own, native)."""
-    import json
+    """The flags the installed llama-cpp-python was built with, when `install` put it there; None
+    for any other build (pip's own, native) or when it is not installed."""
     from importlib import metadata
-    from urllib.parse import unquote, urlparse
 
-    record = metadata.distribution(PACKAGE).read_text("direct_url.json")
-    url = json.loads(record).get("url", "") if record else ""
-    flags_file = Path(unquote(urlparse(url).path)).parent / "FLAGS" if url.startswith("file:") else None
-    if flags_file is None or not flags_file.is_file():
+    try:
+        record = installed_record()
+    except (metadata.PackageNotFoundError, StopIteration):
         return None
-    return tuple(flags_file.read_text().split())
+    return tuple(shlex.split(record.read_text())) if record.is_file() else None
 
 
 def system_info() -> str:

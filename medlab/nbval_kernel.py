@@ -27,7 +27,8 @@ class KernelDied(RuntimeError):
 
 def await_reply_or_death(kernel: RunningKernel, msg_id: str, timeout: float | None = None) -> None:
     """nbval's `await_reply`, which also stops when the kernel is gone."""
-    deadline = None if timeout is None else time.monotonic() + float(timeout)
+    # nbval's own meaning: no timeout, or one of zero or less, waits as long as the kernel lives
+    deadline = time.monotonic() + float(timeout) if timeout and float(timeout) > 0 else None
     while True:
         try:
             message = kernel.get_message(stream="shell", timeout=POLL_SECONDS)

@@ -43,7 +43,7 @@ def test_a_quantized_gguf_file_answers_in_a_child_process(small_ggufs, kind):
     assert re.search(r"read [1-9]\d* tokens", result.stdout)
 
 
-def test_a_death_by_signal_is_named():
+def test_a_death_by_signal_is_named(tmp_path):
     result = subprocess.run([sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"],
-                            timeout=60)
+                            cwd=tmp_path, timeout=60)  # where a core file may land
     assert how_it_ended(result.returncode, "python") == "python died of SIGSEGV (signal 11)"

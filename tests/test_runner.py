@@ -57,20 +57,26 @@ def test_only_with_no_match_says_what_to_write(scratch_course, notebook_writer, 
 DIE = "import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)  # what a crash in native code does"
 
 
-def test_a_kernel_that_dies_fails_within_a_minute_naming_notebook_cell_and_signal(scratch_course, notebook_writer,
-                                                                                     capsys):
+def test_a_kernel_that_dies_fails_within_a_minute_naming_notebook_cell_and_signal(scratch_course, notebook_writer):
+    """In a child process with a time limit: a runner that waits on a dead kernel forever (as it did
+    with a blocking kernel manager) fails here instead of hanging the suite."""
+    import os
+    import subprocess
+    import sys
     import time
 
-    folder = scratch_course / "notebooks"
-    notebook_writer(folder / "00_crashes.ipynb", "PROFILE = 'x'\nSEED = 0", "x = 1", DIE, "x = 2")
+    notebook_writer(scratch_course / "notebooks" / "00_crashes.ipynb", "PROFILE = 'x'\nSEED = 0", "x = 1", DIE,
+                    "x = 2")
     started = time.monotonic()
-
-    assert run_course("tiny", seed=0, folder=folder) == 1
+    course = ("import sys; from pathlib import Path; from medlab.runner import run_course; "
+              "sys.exit(run_course('tiny', 0, folder=Path(sys.argv[1])))")
+    result = subprocess.run([sys.executable, "-c", course, str(scratch_course / "notebooks")], capture_output=True,
+                            text=True, timeout=120, env={**os.environ, "MEDLAB_HOME": str(scratch_course)})
 
     assert time.monotonic() - started < 60
-    message = capsys.readouterr().out
-    assert "FAILED 00_crashes: cell 3 ('import os, signal')" in message
-    assert "the kernel died of SIGSEGV (signal 11)" in message
+    assert result.returncode == 1
+    assert "FAILED 00_crashes: cell 3 ('import os, signal')" in result.stdout
+    assert "the kernel died of SIGSEGV (signal 11)" in result.stdout
     summary = json.loads((scratch_course / "runs/tiny/summary.json").read_text())
     assert (summary["status"], summary["failed"]) == ("failed", "00_crashes")
 
