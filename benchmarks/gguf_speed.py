@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/gguf_speed.py [--model FILE.gguf] [--tokens 128] [--prompts 4]
 
 Without `--model` it converts the course's pocket model to q8_0 once (into the pocket model's
-cache). Each prompt gets exactly `--tokens` new tokens (the end token is masked, so a short
+cache). Each prompt gets exactly `--tokens` new tokens (every end token is masked, so a short
 reply does not flatter or spoil the figure), greedily, on all cores. Prints the build's flags,
 llama.cpp's CPU features, and a last line `tokens/s: X`. Compare a portable and a native build
 by installing each in turn (README, "The llama.cpp build").
@@ -17,7 +17,7 @@ import llama_cpp
 import numpy as np
 
 from medlab.export import convert_to_gguf, load_gguf
-from medlab.llama_build import installed_flags, system_info
+from medlab.llama_build import build_description, system_info
 from medlab.pocket import pocket_model_path
 
 PROMPTS = ["A 70-year-old man has crushing chest pain for two hours.", "Sudden severe headache while lifting weights.",
@@ -58,8 +58,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=4)
     args = parser.parse_args()
     model = args.model or pocket_q8_0()
-    flags = installed_flags()
-    print(f"build: {' '.join(flags) if flags else 'not built by medlab.llama_build (native or pip default)'}")
+    print(f"build: {build_description()}")
     print(f"llama.cpp: {system_info()}")
     llm = load_gguf(model, n_ctx=512)
     try:

@@ -180,6 +180,12 @@ def installed_flags() -> tuple[str, ...] | None:
     return tuple(shlex.split(record.read_text())) if record.is_file() else None
 
 
+def build_description() -> str:
+    """The installed build's flags, or that they are unknown (a build this module did not make)."""
+    flags = installed_flags()
+    return shlex.join(flags) if flags else "flags unknown (not built by medlab.llama_build: native or pip's default)"
+
+
 def system_info() -> str:
     """llama.cpp's own line of the CPU features it uses (`AVX2 = 1 | ...`): put it in a crash
     report."""
@@ -195,8 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.check:
         install()
         return
-    flags = installed_flags()
-    print(f"built with: {' '.join(flags) if flags else 'flags unknown (not built by medlab.llama_build)'}")
+    print(f"built with: {build_description()}")
     for library in cpu_libraries():
         found = non_portable_instructions(library)
         print(f"{library.name}: {'NOT PORTABLE: ' + ', '.join(found) if found else 'portable (no AVX-512, no AMX)'}")
