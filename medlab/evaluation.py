@@ -2,8 +2,11 @@
 
 A `Task` says how to ask (chat messages), what the right answer is, how to read the reply,
 what keeps the answer format, and which metrics apply. `evaluate` generates replies in
-batches, parses them, computes the metrics with bootstrap 95% intervals, and saves replies and
-numbers under `runs/<profile>/eval/`, where the evaluation notebook finds them.
+batches, parses them, computes the metrics with 95% intervals (Wilson for proportions of cases,
+bootstrap for the rest: see `medlab.metrics`), and saves replies and numbers under
+`runs/<profile>/eval/`, where the evaluation notebook finds them. Beside every result on a task
+with labels stands the majority policy, the eval set's most common gold label answered to every
+case: what a model that learned one answer would score (`medlab.checks` compares the two).
 
 Introduced in notebooks/02_baseline.ipynb.
 """
@@ -33,30 +36,48 @@ ESI_LEVELS = (1, 2, 3, 4, 5)
 
 # ---- how each task is scored: its own metrics, each as [value, low, high] --------------------
 
-def choice_scores(labels: tuple) -> Callable:
-    """Accuracy and macro F1 over `labels`, for tasks with one label per item."""
-    def scores(items, replies, gold, pred, seed):
-        def ci(metric):
-            return list(metrics.bootstrap_ci(metric, gold, pred, seed=seed))
+def rate(flags) -> list[float]:
+    """[value, low, high] of the share of true `flags`: a proportion of cases, so a Wilson interval.
 
-        return {"accuracy": ci(metrics.accuracy),
-                "macro_f1": ci(lambda g, p: metrics.macro_prf(g, p, labels)["f1"])}
+    >>> [round(x, 3) for x in rate([False] * 36)]
+    [0.0, 0.0, 0.096]
+    """
+    flags = [bool(f) for f in flags]
+    return list(metrics.wilson_ci(sum(flags), len(flags)))
+
+
+def choice_scores(labels: tuple) -> Callable:
+    """Accuracy (Wilson interval) and macro F1 over `labels` (bootstrap), for tasks with one label per item."""
+    def scores(items, replies, gold, pred, seed):
+        macro_f1 = metrics.bootstrap_ci(lambda g, p: metrics.macro_prf(g, p, labels)["f1"], gold, pred, seed=seed)
+        return {"accuracy": rate(g == p for g, p in zip(gold, pred, strict=True)), "macro_f1": list(macro_f1)}
     return scores
 
 
+TRIAGE_RATES = ("exact", "adjacent", "under_triage", "critical_under_triage", "over_triage")
+
+
+def parsed_kappa(gold, pred) -> float:
+    """Quadratic kappa over the parsed cases, as `triage_metrics` computes it."""
+    pairs = [(g, p) for g, p in zip(gold, pred, strict=True) if p is not None]
+    return metrics.quadratic_kappa([g for g, _ in pairs], [p for _, p in pairs])
+
+
 def triage_scores(items, replies, gold, pred, seed) -> dict:
-    """Exact and adjacent accuracy, under-, critical under- and over-triage, quadratic kappa."""
-    triage = metrics.bootstrap_cis(metrics.triage_metrics, gold, pred, seed=seed)
-    return {key: list(triage[key]) for key in
-            ("exact", "adjacent", "under_triage", "critical_under_triage", "over_triage", "kappa")}
+    """Exact and adjacent accuracy, under-, critical under- and over-triage, each a proportion of
+    all cases with a Wilson interval (0 of 36 is [0, 0.10], not a certain 0), and quadratic kappa
+    with a bootstrap interval."""
+    n, values = len(gold), metrics.triage_metrics(gold, pred)
+    rates = {key: list(metrics.wilson_ci(round(values[key] * n), n)) for key in TRIAGE_RATES}
+    return {**rates, "kappa": list(metrics.bootstrap_ci(parsed_kappa, gold, pred, seed=seed))}
 
 
 def diagnosis_scores(items, replies, gold, pred, seed) -> dict:
-    """DiReCT-style diagnosis accuracy, and the share of the gold evidence the chain cites."""
+    """DiReCT-style diagnosis accuracy (Wilson interval), and the share of the gold evidence the
+    chain cites (a mean of per-case shares: bootstrap interval)."""
     coverage = [metrics.evidence_coverage([e for s in item.steps for e in s.evidence], parsers.parse_evidence(reply))
                 for item, reply in zip(items, replies, strict=True)]
-    same = lambda g, p: sum(metrics.same_diagnosis(a, b) for a, b in zip(g, p, strict=True)) / len(g)  # noqa: E731
-    return {"diagnosis_accuracy": list(metrics.bootstrap_ci(same, gold, pred, seed=seed)),
+    return {"diagnosis_accuracy": rate(metrics.same_diagnosis(g, p) for g, p in zip(gold, pred, strict=True)),
             "evidence_coverage": list(metrics.mean_ci(coverage, seed=seed))}
 
 
@@ -100,15 +121,18 @@ class Task:
     labels: tuple = ()
     reference: Callable | None = None  # item -> gold reasoning text, for reasoning metrics
     reasoning_of: Callable = reasoning_or_reply  # reply -> the part compared with the reference
+    reply_for: Callable | None = None  # label -> a well-formed reply answering it (constant policies)
 
 
 _MEDQA = Task("medqa", prompts.mcq_messages, lambda i: i.answer, lambda r, i: parsers.parse_mcq(r, i.options),
               answer_line_format, choice_scores(tuple(LETTERS)), "accuracy",
-              {"tiny": 24, "t4": 512, "full": 1024}, base="large_model", labels=tuple(LETTERS))
+              {"tiny": 24, "t4": 512, "full": 1024}, base="large_model", labels=tuple(LETTERS),
+              reply_for=lambda letter: f"Answer: {letter}")
 _IMAGING = Task("imaging", prompts.imaging_messages, lambda i: i.appropriateness,
                 lambda r, i: parsers.parse_appropriateness(r), parsers.has_think_answer_format,
                 choice_scores(CATEGORIES), "accuracy", {"tiny": 224, "t4": 768, "full": 1024},
-                labels=CATEGORIES, reference=lambda i: i.rationale)
+                labels=CATEGORIES, reference=lambda i: i.rationale,
+                reply_for=lambda label: prompts.tagged("the same answer to every case", label))
 TASKS = {
     "medqa": _MEDQA,
     "medmcqa": replace(_MEDQA, name="medmcqa"),  # same schema after loading, same answer format
@@ -117,7 +141,8 @@ TASKS = {
                                  messages=lambda i: prompts.imaging_messages(i, citations=True)),
     "triage": Task("triage", prompts.triage_messages, lambda r: r.level, lambda r, i: parsers.parse_esi(r),
                    parsers.has_think_answer_format, triage_scores, "exact", {"tiny": 160, "t4": 1024, "full": 1024},
-                   labels=ESI_LEVELS, reference=lambda r: "\n".join(r.trail)),
+                   labels=ESI_LEVELS, reference=lambda r: "\n".join(r.trail),
+                   reply_for=lambda level: prompts.tagged("the same answer to every case", f"ESI {level}")),
     "reasoning": Task("reasoning", prompts.reasoning_messages, lambda n: n.final_diagnosis,
                       lambda r, i: parsers.parse_diagnosis(r), chain_format, diagnosis_scores, "diagnosis_accuracy",
                       {"tiny": 320, "t4": 1024, "full": 1024}, reference=to_target_text,
@@ -183,15 +208,70 @@ def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, mo
     replies = generate(model, tokenizer, [task.messages(i) for i in items], sampling, batch_size,
                        desc=f"{model_name}: {task_name}")
     seconds = time.time() - started
+    result = evaluate_replies(task_name, items, replies, model_name, seed)
+    result.extras = {"n": len(items), "seconds": round(seconds, 1), "enable_thinking": enable_thinking,
+                     "tokens_per_second": round(count_new_tokens(tokenizer, replies) / max(seconds, 1e-6), 1),
+                     **result.extras}
+    return result
+
+
+def evaluate_replies(task_name: str, items: list, replies: list[str], model_name: str, seed: int = 0,
+                     reasoning: bool = True) -> EvalResult:
+    """Parse and score replies already written, by a model or by a rule: `evaluate` without the
+    generation. `reasoning=False` skips ROUGE-L, BLEU and cosine, which load an embedding model
+    and mean nothing for replies a rule wrote.
+
+    >>> from types import SimpleNamespace
+    >>> items = [SimpleNamespace(level=level, trail=[]) for level in (1, 2, 2)]  # all `TASKS["triage"]` reads
+    >>> result = evaluate_replies("triage", items, ["<think>x</think><answer>ESI 2</answer>"] * 3, "always 2")
+    >>> round(result.metrics["exact"][0], 3), result.extras["majority"]["label"], result.extras["labels_predicted"]
+    (0.667, 2, 1)
+    """
+    task = TASKS[task_name]
     gold = [task.gold(i) for i in items]
     pred = [task.parse(r, i) for r, i in zip(replies, items, strict=True)]
-    scores = score(task, items, replies, gold, pred, seed)
-    extras = {"n": len(items), "seconds": round(seconds, 1), "enable_thinking": enable_thinking,
-              "tokens_per_second": round(count_new_tokens(tokenizer, replies) / max(seconds, 1e-6), 1)}
-    if task.labels:
-        extras["labels"] = [str(label) for label in task.labels]
-        extras["confusion"] = metrics.confusion(gold, pred, task.labels).tolist()
-    return EvalResult(model_name, task_name, replies, gold, pred, scores, extras)
+    extras = {"n": len(items)}
+    if task.labels and gold:
+        extras.update(label_extras(task, items, gold, pred, seed))
+    return EvalResult(model_name, task_name, list(replies), gold, pred,
+                      score(task, items, replies, gold, pred, seed, reasoning), extras)
+
+
+def label_extras(task: Task, items: list, gold: list, pred: list, seed: int = 0) -> dict:
+    """What a result on a task with labels carries beside its metrics.
+
+    `confusion` (rows gold, columns predicted, then no-parse); `labels_predicted` and
+    `labels_present`, the distinct labels parsed from the replies and found in `gold`; and
+    `majority`: the label most common in `gold` with the task's own metrics (values only) for
+    the policy answering it to every case. That policy is the strongest constant one on this
+    set, so a model that collapsed to one answer scores no better than it.
+    """
+    label = metrics.majority_label(gold)
+    constant_reply = task.reply_for(label) if task.reply_for else str(label)
+    constant = task.scores(items, [constant_reply] * len(gold), gold, [label] * len(gold), seed)
+    return {"labels": [str(x) for x in task.labels],
+            "confusion": metrics.confusion(gold, pred, task.labels).tolist(),
+            "majority": {"label": label, **{name: value for name, (value, _, _) in constant.items()}},
+            "labels_predicted": len({p for p in pred if p is not None}),
+            "labels_present": len(set(gold))}
+
+
+def constant_policy(task_name: str, items: list, label=None, seed: int = 0) -> EvalResult:
+    """The result of answering `label` to every item (the items' most common gold label when
+    None), read and scored as a model's replies are: what a model that learned one answer scores.
+
+    >>> from types import SimpleNamespace
+    >>> result = constant_policy("imaging", [SimpleNamespace(appropriateness="Usually Appropriate")] * 2)
+    >>> result.model, result.metrics["accuracy"][0], result.metrics["format_rate"][0]
+    ('always Usually Appropriate', 1.0, 1.0)
+    """
+    task = TASKS[task_name]
+    if task.reply_for is None:
+        raise ValueError(f"task {task_name!r} has no labels to answer with")
+    if label is None:
+        label = metrics.majority_label([task.gold(i) for i in items])
+    return evaluate_replies(task_name, items, [task.reply_for(label)] * len(items), f"always {label}", seed,
+                            reasoning=False)
 
 
 def sampled_rewards(model, tokenizer, conversations: list[list[dict]], reward_fn, columns: dict[str, list],
@@ -224,15 +304,15 @@ def evaluate_tasks(model, tokenizer, model_name: str, eval_sets: dict[str, list]
             for task in tasks for thinking in thinking_modes(task)]
 
 
-def score(task: Task, items: list, replies: list[str], gold: list, pred: list, seed: int = 0) -> dict:
-    """Format and no-parse rates, the task's own metrics, and reasoning metrics where a gold
-    reasoning exists; each as [value, low, high] with a bootstrap 95% interval."""
-    formats = [float(task.format_ok(r)) for r in replies]
-    unparsed = [float(p is None) for p in pred]
-    result = {"format_rate": list(metrics.mean_ci(formats, seed=seed)),
-              "no_parse": list(metrics.mean_ci(unparsed, seed=seed)),
+def score(task: Task, items: list, replies: list[str], gold: list, pred: list, seed: int = 0,
+          reasoning: bool = True) -> dict:
+    """Format and no-parse rates, the task's own metrics, and (with `reasoning`) reasoning
+    metrics where a gold reasoning exists; each as [value, low, high] with a 95% interval:
+    Wilson for proportions of cases, bootstrap for the rest."""
+    result = {"format_rate": rate(task.format_ok(r) for r in replies),
+              "no_parse": rate(p is None for p in pred),
               **task.scores(items, replies, gold, pred, seed)}
-    if task.reference is not None:
+    if reasoning and task.reference is not None:
         # Only where a gold reasoning exists: MIETIC-format files, for one, carry none.
         pairs = [(task.reference(i), r) for i, r in zip(items, replies, strict=True)]
         pairs = [(ref, r) for ref, r in pairs if ref]
@@ -254,19 +334,31 @@ def load_results(folder: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*__*.json"))]
 
 
-def results_table(results: list[dict]):
-    """One row per (model, task): the headline metric with its interval, no-parse and format rates."""
+def results_table(results: list[dict], metric: str | None = None):
+    """One row per (model, task): the headline metric (or `metric`, where a result has it) with
+    its interval, the majority policy's value of it, how many of the labels present were
+    predicted ("1 of 3": one answer to everything), no-parse and format rates. Results saved
+    before the majority policy was recorded show None in its columns."""
     import pandas as pd
 
     rows = []
     for r in results:
-        headline = TASKS[r["task"]].headline
+        headline = metric if metric in r["metrics"] else TASKS[r["task"]].headline
+        extras = r["extras"]
         value, low, high = r["metrics"][headline]
+        majority = (extras.get("majority") or {}).get(headline)
+        predicted, present = extras.get("labels_predicted"), extras.get("labels_present")
         rows.append({"model": r["model"], "task": r["task"], "metric": headline, "value": round(value, 3),
-                     "95% CI": f"[{low:.2f}, {high:.2f}]", "no_parse": round(r["metrics"]["no_parse"][0], 3),
-                     "format_rate": round(r["metrics"]["format_rate"][0], 3), "n": r["extras"]["n"],
-                     "thinking": r["extras"].get("enable_thinking", True)})
-    return pd.DataFrame(rows)
+                     "95% CI": f"[{low:.2f}, {high:.2f}]",
+                     "majority": None if majority is None else round(majority, 3),
+                     "labels predicted": None if predicted is None or present is None else f"{predicted} of {present}",
+                     "no_parse": round(r["metrics"]["no_parse"][0], 3),
+                     "format_rate": round(r["metrics"]["format_rate"][0], 3), "n": extras["n"],
+                     "thinking": extras.get("enable_thinking", True)})
+    table = pd.DataFrame(rows)
+    for column in ("majority", "labels predicted") if rows else ():  # None where a result lacks it, not NaN
+        table[column] = pd.Series([row[column] for row in rows], dtype=object)
+    return table
 
 
 def rose_beyond_interval(before: EvalResult, after: EvalResult, metric: str) -> bool:
@@ -281,3 +373,12 @@ def heldout_summary(result: EvalResult) -> dict[str, float]:
     headline = TASKS[result.task].headline
     return {"accuracy": round(result.metrics[headline][0], 4),
             "format_rate": round(result.metrics["format_rate"][0], 4)}
+
+
+def discrimination(result: EvalResult, metric: str) -> dict:
+    """What a run records to show a result is not one answer to everything: `metric` with its
+    interval, the majority policy's value of it and its label, and the labels used."""
+    majority = result.extras["majority"]
+    return {metric: [round(x, 4) for x in result.metrics[metric]], "majority": round(majority[metric], 4),
+            "majority_label": majority["label"], "labels_predicted": result.extras["labels_predicted"],
+            "labels_present": result.extras["labels_present"]}

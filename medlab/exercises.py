@@ -54,8 +54,8 @@ EXERCISES = [
     Exercise("03_sft_mcq", "rank_1", "medium", "LoRA rank 1 instead of 16, alpha scaled to keep alpha / r",
              {"recipe": lambda recipe: replace(recipe, r=1, alpha=recipe.alpha / recipe.r)}),
     Exercise("04_sft_reasoning", "few_examples", "easy", "the triage warm start on a tenth of its examples",
-             {"triage_rows": lambda rows: rows[:len(rows) // 10]}),
-    Exercise("04_sft_reasoning", "one_epoch", "medium", "one epoch of the triage warm start instead of two",
+             {"triage_rows": lambda rows: rows[::10]}),  # every tenth: the warm start's mix of levels
+    Exercise("04_sft_reasoning", "one_epoch", "medium", "one epoch of the triage warm start instead of four",
              {"triage_recipe": lambda recipe: replace(recipe, epochs=1)}),
     Exercise("05_ppo_mcq", "no_min_p", "easy", "PPO samples its answers without the min_p cut (min_p 0)",
              {"ppo": lambda config: replace(config, min_p=0.0)}),

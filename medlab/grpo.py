@@ -13,6 +13,7 @@ notebooks/06_grpo_appropriateness.ipynb.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,46 +52,103 @@ class GrpoRecipe:
         return recipe_key(self)
 
 
-WARM_START_EXAMPLES = {"tiny": 240, "t4": 300, "full": 300}
-"""Training rows a warm-start adapter of 04 learns the answer format from; RL trains on the
-rows after them, which the warm start has not seen."""
+WARM_START_EXAMPLES = {"triage": {"tiny": 400, "t4": 300, "full": 300},
+                       "imaging": {"tiny": 240, "t4": 300, "full": 300}}
+"""Training rows a warm-start adapter of 04 learns from, shared equally among the labels; RL
+trains on the rows the warm start did not take. On `tiny`, imaging stops at 240 so that the
+RL pool keeps pairs of every category (the table has 85 May Be Appropriate training pairs)."""
+
+ANSWER_OF = {"triage": lambda case: case.level, "imaging": lambda pair: pair.appropriateness}
+"""The label of a warm-start task's row: what the balanced warm start and RL pools count."""
 
 
-def warm_start_rows(items: list, profile: Profile) -> list:
-    """The rows notebook 04 teaches the answer format with, no more than the profile's
-    `max_train_examples`."""
-    return profile.cap_train(items[:WARM_START_EXAMPLES[profile.name]])
+def warm_start_rows(task: str, items: list, profile: Profile) -> list:
+    """The rows notebook 04 trains `task`'s warm start on: `WARM_START_EXAMPLES` shared equally
+    among the labels, no more than the profile's `max_train_examples`.
+
+    Balanced, because a warm start taught mostly one answer gives that answer to everything,
+    and then GRPO has no group whose rewards differ to learn from."""
+    wanted = profile.cap_train(range(WARM_START_EXAMPLES[task][profile.name]))
+    labels = {ANSWER_OF[task](item) for item in items}
+    return balanced_pool(items, ANSWER_OF[task], len(wanted) // max(1, len(labels)))
 
 
-def rows_after_warm_start(items: list, profile: Profile) -> tuple[list, bool]:
-    """The rows RL trains on: those after the warm start's, and False; or, where the warm start
-    took every row, all of them again and True (say so: RL then revisits what SFT taught).
+def rows_after_warm_start(task: str, items: list, profile: Profile) -> tuple[list, bool]:
+    """The rows RL trains on: those the warm start did not take, and False; or, where the warm
+    start took every row, all of them again and True (say so: RL then revisits what SFT taught).
 
     >>> from medlab.profiles import load_profile
-    >>> rows_after_warm_start(list(range(250)), load_profile("tiny"))[0]
-    [240, 241, 242, 243, 244, 245, 246, 247, 248, 249]
+    >>> rows, reused = rows_after_warm_start("imaging", [], load_profile("tiny"))
+    >>> rows, reused
+    ([], True)
     """
-    rest = list(items[WARM_START_EXAMPLES[profile.name]:])
+    taken = {id(item) for item in warm_start_rows(task, items, profile)}
+    rest = [item for item in items if id(item) not in taken]
     return (rest, False) if rest else (list(items), True)
 
 
-def rule_rich_pool(cases: list, per_rule: int) -> tuple[list, dict[str, int]]:
-    """Triage cases for RL, up to `per_rule` of each ESI rule the reward checks (by the first
-    rule a case triggers) and as many that trigger none: at random, rule cases are too rare to
-    teach the bonuses. Returns the pool and how many cases of each kind there were to pick from.
+def warm_start_conversations(task: str, items: list) -> list[list[dict]]:
+    """What a warm start of `task` is trained on: each row's prompt and gold reply. Imaging
+    prompts carry their evidence: three of 06's four GRPO variants read it, and a pocket model
+    cannot know the rating of a pair it has not seen without it."""
+    from medlab import prompts
 
-    >>> pool, found = rule_rich_pool([], per_rule=4)
-    >>> pool, found
-    ([], {})
+    if task == "imaging":
+        return [prompts.imaging_messages(item, citations=True, with_answer=True) for item in items]
+    return [prompts.triage_messages(item, with_answer=True) for item in items]
+
+
+def balanced_pool(items: list, label_of, per_label: int, kind_of=lambda item: None) -> list:
+    """Up to `per_label` items of each label, in label order: an RL pool in which no answer is
+    right for most prompts. Within a label, items are taken in turn from each kind (`kind_of`:
+    the triage rule a case triggers, say), and items of no kind (None) only after them, so that
+    a rare kind is not crowded out by common cases.
+
+    A pool where most prompts share one answer rewards the policy that gives it to everyone:
+    that is how a run can raise its training reward while collapsing to one label.
+
+    >>> balanced_pool(["a1", "a2", "a3", "b1"], label_of=lambda x: x[0], per_label=2)
+    ['a1', 'a2', 'b1']
     """
+    by_label: dict = {}
+    for item in items:
+        by_label.setdefault(label_of(item), []).append(item)
+    return [item for label in sorted(by_label) for item in _in_turn(by_label[label], kind_of)[:per_label]]
+
+
+def _in_turn(items: list, kind_of) -> list:
+    """`items` reordered to take one of each kind in turn (kinds in order of first appearance),
+    then the items of no kind."""
+    by_kind: dict = {}
+    for item in items:
+        by_kind.setdefault(kind_of(item), []).append(item)
+    kindless = by_kind.pop(None, [])
+    queues = list(by_kind.values())
+    order = []
+    while any(queues):
+        order += [queue.pop(0) for queue in queues if queue]
+    return order + kindless
+
+
+def first_rule(case) -> str | None:
+    """The first ESI rule the reward checks that `case` triggers, or None."""
     from medlab.rewards import triggered_rules
 
-    by_rule: dict[str, list] = {}
-    for case in cases:
-        rules = triggered_rules(case.narrative, case.level)
-        by_rule.setdefault(rules[0] if rules else "none", []).append(case)
-    pool = [case for picked in by_rule.values() for case in picked[:per_rule]]
-    return pool, {rule: len(picked) for rule, picked in by_rule.items()}
+    rules = triggered_rules(case.narrative, case.level)
+    return rules[0] if rules else None
+
+
+def balanced_triage_pool(cases: list, per_level: int) -> tuple[list, dict[str, int]]:
+    """Triage cases for RL: up to `per_level` of each ESI level, taking in turn the cases of each
+    rule the reward checks and those that trigger none, so that the rule cases (about 3% each
+    at random) are there for the bonuses to act on. Returns the pool and how many cases of each
+    rule there were to pick from.
+
+    >>> balanced_triage_pool([], per_level=4)
+    ([], {})
+    """
+    found = dict(Counter(first_rule(case) or "none" for case in cases))
+    return balanced_pool(cases, lambda case: case.level, per_level, kind_of=first_rule), found
 
 
 def warm_start(adapter: str, profile: Profile):

@@ -1,16 +1,30 @@
 """Clinical metrics with honest uncertainty.
 
 A prediction of None is a no-parse: it counts as wrong wherever correctness is measured, and
-is reported on its own. Every headline number comes with a bootstrap 95% interval, because
-a 36-case test set moves by several points when one case changes.
+is reported on its own. Every headline number comes with a 95% interval, because a 36-case
+test set moves by several points when one case changes:
+
+- a proportion of cases (accuracy, exact level, under-triage, no-parse and format rates) gets
+  the Wilson score interval (`wilson_ci`). The percentile bootstrap of a rate seen 0 times is
+  [0, 0], which reads as certain; zero misses in 36 cases still allow a true rate near 10%
+  (`rule_of_three`), and Wilson says so.
+- everything else (macro F1, quadratic kappa, means of per-case scores such as evidence
+  coverage, ROUGE-L and cosine, corpus BLEU) gets a percentile bootstrap over cases
+  (`bootstrap_ci`, `bootstrap_cis`, `mean_ci`).
+
+A number means little without the policy that answers the most common label to every case
+beside it (`majority_label`): a model that learned that one label scores the same.
 
 Introduced in notebooks/02_baseline.ipynb.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from statistics import NormalDist
 
 import numpy as np
 
@@ -29,6 +43,22 @@ def accuracy(gold: Sequence, pred: Sequence) -> float:
 
 def no_parse_rate(pred: Sequence) -> float:
     return float(np.mean([p is None for p in pred])) if pred else 0.0
+
+
+def majority_label(gold: Sequence):
+    """The most common gold label, ties going to the first in sorted order (so it is repeatable).
+
+    The policy that answers it to every case is the strongest one-label policy on `gold`: its
+    accuracy is that label's share, and no constant answer has a higher macro F1. A model
+    scoring no better has not shown that it reads the cases.
+
+    >>> majority_label(["B", "A", "B", "A", "C"]), majority_label([3, 1, 3])
+    ('A', 3)
+    """
+    if not len(gold):
+        raise ValueError("majority_label needs at least one gold label")
+    counts = Counter(gold)
+    return sorted(counts, key=lambda label: (-counts[label], label))[0]
 
 
 def macro_prf(gold: Sequence, pred: Sequence, labels: Sequence) -> dict[str, float]:
@@ -68,10 +98,10 @@ def confusion(gold: Sequence, pred: Sequence, labels: Sequence) -> np.ndarray:
 def triage_metrics(gold: Sequence[int], pred: Sequence[int | None]) -> dict[str, float]:
     """Exact and adjacent accuracy, under-, critical under- and over-triage, and quadratic kappa.
 
-    Rates are fractions of all cases. Under-triage means a less urgent level (a higher
-    number) than gold; it is critical when an ESI 1 or 2 patient is called 3, 4 or 5 (sent to
-    wait). A no-parse is neither exact nor adjacent nor a direction of error; kappa is
-    computed over the parsed cases.
+    Rates are fractions of all cases (times n, the counts `wilson_ci` takes). Under-triage
+    means a less urgent level (a higher number) than gold; it is critical when an ESI 1 or 2
+    patient is called 3, 4 or 5 (sent to wait). A no-parse is neither exact nor adjacent nor a
+    direction of error; kappa is computed over the parsed cases.
 
     >>> m = triage_metrics([1, 2, 3, 4], [2, 2, 1, None])
     >>> m["exact"], m["adjacent"], m["under_triage"], m["critical_under_triage"], m["over_triage"]
@@ -204,9 +234,51 @@ def evidence_coverage(gold_evidence: Sequence[str], predicted: Sequence[str], th
 
 # ---- uncertainty ----------------------------------------------------------------------------
 
+def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float, float]:
+    """(value, low, high): the proportion `successes / n` and its Wilson score interval.
+
+    The interval for a proportion of cases. Unlike the percentile bootstrap it does not shrink
+    to a point when nothing (or everything) was seen: no critical under-triage in 36 cases
+    still allows a true rate up to about 10%. It is the set of rates p for which the observed
+    share lies within `z` standard errors, sqrt(p (1 - p) / n), of p; it stays inside [0, 1]
+    and always contains `successes / n`. With n = 0 nothing is known: (0, 0, 1).
+
+    >>> [round(x, 4) for x in wilson_ci(0, 36)]
+    [0.0, 0.0, 0.0964]
+    >>> [round(x, 3) for x in wilson_ci(18, 36)]
+    [0.5, 0.345, 0.655]
+    """
+    if not 0 <= successes <= n:
+        raise ValueError(f"wilson_ci needs 0 <= successes <= n, got {successes} of {n}")
+    if n == 0:
+        return 0.0, 0.0, 1.0
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    low = 0.0 if successes == 0 else max(0.0, float(centre - half))  # exact ends: no rounding past 0 or 1
+    high = 1.0 if successes == n else min(1.0, float(centre + half))
+    return float(p), low, high
+
+
+def rule_of_three(n: int) -> float:
+    """3 / n: roughly the upper end of a 95% interval for a rate never seen in `n` cases.
+
+    If an event has rate p, the chance of missing it in n cases is (1 - p)^n, which falls to
+    5% at p = -ln(0.05) / n, about 3 / n. Zero misses among 25 cases still allow 12%.
+
+    >>> rule_of_three(25)
+    0.12
+    """
+    return min(1.0, 3 / n) if n > 0 else 1.0
+
+
 def bootstrap_ci(metric: Callable[[list, list], float], gold: Sequence, pred: Sequence,
                  n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
     """(value, low, high): the metric and its percentile bootstrap interval over cases.
+
+    For metrics that are not a proportion of cases (macro F1, kappa, BLEU); a proportion gets
+    `wilson_ci`, whose interval does not collapse to a point at 0% or 100%.
 
     >>> value, low, high = bootstrap_ci(accuracy, [1] * 36, [1] * 27 + [0] * 9)
     >>> value, low < value < high

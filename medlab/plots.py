@@ -43,7 +43,8 @@ def confusion_grid(results: list[dict]):
 
 
 def triage_safety(rows: list[dict]):
-    """Per model, stacked shares of exact, over-triage, under-triage and critical under-triage."""
+    """Per model, stacked shares of exact, over-, under-triage and no-parse, and critical
+    under-triage with its interval."""
     parts = [("exact", "#55a868"), ("over_triage", "#dd8452"), ("under_triage", "#c44e52"),
              ("no_parse", "#8c8c8c")]
     fig, ax = plt.subplots(figsize=(max(4, 0.9 * len(rows) + 2), 3.2))
@@ -52,9 +53,12 @@ def triage_safety(rows: list[dict]):
         values = np.array([row["metrics"][key][0] for row in rows])
         ax.bar([row["label"] for row in rows], values, bottom=bottom, color=colour, label=key.replace("_", " "))
         bottom += values
-    critical = [row["metrics"]["critical_under_triage"][0] for row in rows]
-    ax.scatter([row["label"] for row in rows], critical, color="black", marker="x", zorder=3,
-               label="critical under-triage")
+    # critical under-triage with its 95% interval: a zero on 36 cases still allows a true rate
+    # near 3/36 (the rule of three), and the bar says so where the point alone would not
+    critical = np.array([row["metrics"]["critical_under_triage"] for row in rows])
+    ax.errorbar([row["label"] for row in rows], critical[:, 0],
+                yerr=[critical[:, 0] - critical[:, 1], critical[:, 2] - critical[:, 0]], fmt="x", color="black",
+                capsize=3, zorder=3, label="critical under-triage (95% interval)")
     ax.set(ylim=(0, 1.05), ylabel="share of cases", title="Triage safety profile")
     ax.tick_params(axis="x", rotation=30, labelsize=8)
     ax.legend(fontsize=7, loc="upper right")

@@ -132,8 +132,9 @@ def embedding_reward(completions, appropriateness, rationale, **kwargs) -> list[
 
     replies = [completion_text(c) for c in completions]
     right = [bool(r) for r in appropriateness_answer_reward(replies, appropriateness)]
+    # clipped to [0.01, 1]: the cosine of a text with itself can come out a hair above 1 in float32
     return score_think_blocks(replies, right, lambda idx, thinks: [
-        max(cosine, 0.01) for cosine in embedding_cosine([rationale[i] for i in idx], thinks)])
+        min(max(cosine, 0.01), 1.0) for cosine in embedding_cosine([rationale[i] for i in idx], thinks)])
 
 
 def score_think_blocks(replies: list[str], eligible: list[bool], score) -> list[float]:

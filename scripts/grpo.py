@@ -57,7 +57,7 @@ def imaging_rewards(names: list[str], profile) -> list:
 
 def imaging_rows(citations: bool, profile, seed: int, csv: str | None) -> list[dict]:
     """06's RL pool (`recipes.imaging_pool`), as rows of the run's prompt and reward columns."""
-    after_warm_start, _ = rows_after_warm_start(sources.splits("imaging", profile, seed, csv).train, profile)
+    after_warm_start, _ = rows_after_warm_start("imaging", sources.splits("imaging", profile, seed, csv).train, profile)
     pool = recipes.imaging_pool(after_warm_start, profile)
     return [{"prompt": prompts.imaging_messages(p, citations=citations), "appropriateness": p.appropriateness,
              "rationale": p.rationale} for p in pool]
@@ -65,7 +65,7 @@ def imaging_rows(citations: bool, profile, seed: int, csv: str | None) -> list[d
 
 def triage_rows(profile, seed: int) -> list[dict]:
     """07's RL pool: cases after the warm start's, rich in the cases the rule bonuses are about."""
-    rest, _ = rows_after_warm_start(sources.splits("triage", profile, seed).train, profile)
+    rest, _ = rows_after_warm_start("triage", sources.splits("triage", profile, seed).train, profile)
     pool, _ = recipes.triage_pool(rest, profile)
     return [{"prompt": prompts.triage_messages(c), "level": c.level, "narrative": c.narrative} for c in pool]
 

@@ -18,7 +18,7 @@ from medlab import prompts, recipes
 from medlab.adapters import AdapterInfo
 from medlab.data import sources
 from medlab.evaluation import base_model
-from medlab.grpo import warm_start_rows
+from medlab.grpo import warm_start_conversations, warm_start_rows
 from medlab.models import load_model_and_tokenizer
 from medlab.training import checkpoint_dir, run_sft, sft_config
 
@@ -39,9 +39,7 @@ def training_conversations(task: str, profile, seed: int, direct_dir: str | None
     if task == "reasoning":
         notes = profile.cap_train(sources.splits("reasoning", profile, seed, direct_dir).train)
         return [prompts.reasoning_messages(note, with_answer=True) for note in notes]
-    items = warm_start_rows(sources.splits(task, profile, seed).train, profile)  # the warm starts
-    messages = prompts.triage_messages if task == "triage" else prompts.imaging_messages
-    return [messages(item, with_answer=True) for item in items]
+    return warm_start_conversations(task, warm_start_rows(task, sources.splits(task, profile, seed).train, profile))
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from medlab.data.esi import danger_thresholds
+from medlab.data.esi import NOT_RESOURCES, RESOURCES, danger_thresholds
+from medlab.data.generate import triage
 from medlab.data.tables import FACTS
 
 DATA = Path(__file__).parent.parent / "data"
@@ -116,6 +117,92 @@ def test_a_drain_or_line_placed_in_resuscitation_comes_with_shock():
         if {"chest tube", "central line"} & set(case["interventions"]):
             assert case["heart_rate"] > 100 or case["sbp"] < 90, row["narrative"]
             assert case["mental_status"] != "alert", row["narrative"]
+
+
+# ---- expected care follows the complaint ---------------------------------------------------
+# What a clinician expects for a complaint, written here apart from the generator's table so that
+# a wrong table fails: (complaints matching, care every such case expects, care none may expect).
+SCANS_DRIPS_AND_SEDATION = {"CT", "MRI", "angiography", "IV fluids", "IV medication", "complex procedure"}
+# Complaints a clinician sends home with advice, a point-of-care test or a tablet: no resources.
+MINOR = (r"^(a sore throat|ear pain|fever and ear pulling|fever and a runny nose|a cold|cold symptoms|a rash|"
+         r"a mild rash|an insect bite|stitches due for removal|cough for three days|"
+         r"a request for a prescription refill|a check of a healing scrape)$")
+CARE_RULES = [
+    (r"septic shock", {"labs", "IV fluids", "IV medication"}, set()),
+    (r"major trauma|stab wound", {"labs"}, set()),
+    (r"vomiting blood", {"labs", "IV fluids"}, set()),
+    (r"chest pain", {"labs", "ECG"}, set()),
+    (r"weakness of one side", {"CT"}, set()),
+    (r"missed period", {"labs", "ultrasound"}, set()),
+    (r"non-blanching|does not blanch", {"labs", "IV medication"}, set()),
+    (r"ankle injury|swollen wrist|deformed lower leg", {"x-ray"}, {"CT", "MRI"}),
+    (r"laceration|a cut on", {"simple procedure"}, SCANS_DRIPS_AND_SEDATION),
+    (r"vomiting and (diarrhoea|fewer wet nappies)", set(), {"CT", "MRI", "x-ray", "complex procedure"}),
+    (MINOR, set(), set(RESOURCES)),
+]
+
+
+@pytest.mark.parametrize("pattern,expected,never", CARE_RULES, ids=[rule[0][:30] for rule in CARE_RULES])
+def test_expected_care_fits_the_complaint(pattern, expected, never):
+    matched = [row for row in ROWS if re.search(pattern, row["case"]["complaint"])]
+    assert matched, f"no generated case has a complaint matching {pattern!r}"
+    for row in matched:
+        care = set(row["case"]["resources"])
+        assert expected <= care and not care & never, row["narrative"]
+
+
+def test_a_check_of_a_healing_scrape_expects_nothing():
+    checks = [row for row in ROWS if row["case"]["complaint"] == "a check of a healing scrape"]
+    assert checks
+    for row in checks:
+        assert row["case"]["resources"] == [], row["narrative"]
+
+
+def drawn_complaints() -> dict[str, set[int]]:
+    """Every complaint the generator can write, with the levels whose complaint lists draw it.
+    ESI 1 stories, high-risk stories and fever complaints get no level: decision point A or B, or
+    a fever rule, decides them whatever care they expect."""
+    levels: dict[str, set[int]] = {}
+    for table in (triage.COMPLAINTS, triage.INFANT_COMPLAINTS, triage.CHILD_COMPLAINTS):
+        for level, complaints in table.items():
+            for complaint in complaints:
+                levels.setdefault(complaint, set()).add(level)
+    others = [story for stories in triage.ESI1_STORIES.values() for story, _ in stories]
+    others += [complaint for complaint, *_ in triage.HIGH_RISK_STORIES]
+    for complaint in [*others, *triage.INFANT_FEVER_COMPLAINTS, *triage.TODDLER_FEVER_COMPLAINTS]:
+        levels.setdefault(complaint, set())
+    return levels
+
+
+def test_every_complaint_has_its_expected_care_in_the_table():
+    table = triage.RESOURCES_BY_COMPLAINT
+    assert set(drawn_complaints()) | {row["case"]["complaint"] for row in ROWS} <= set(table)
+    for complaint, alternatives in table.items():
+        assert alternatives, complaint
+        for care in alternatives:
+            assert all(item in RESOURCES or item in NOT_RESOURCES for item in care), (complaint, care)
+
+
+def test_every_case_expects_care_the_table_lists_for_its_complaint():
+    for row in ROWS:
+        case = row["case"]
+        assert tuple(case["resources"]) in triage.RESOURCES_BY_COMPLAINT[case["complaint"]], row["narrative"]
+
+
+def resources_in(care) -> int:
+    """Decision point C's count: distinct resource types, a complex procedure counting two."""
+    return sum(RESOURCES[item] for item in set(care) if item in RESOURCES)
+
+
+def test_a_complaints_care_agrees_with_the_level_it_is_drawn_for():
+    """Drawn for ESI 5: no resource; for 4: one; for 2 or 3: two or more (2 and 3 differ at
+    decision points B and D, not in the care: an ESI 2 complaint with danger-zone vital signs
+    needs two to reach D)."""
+    wanted = {5: range(0, 1), 4: range(1, 2), 3: range(2, 99), 2: range(2, 99)}
+    for complaint, levels in drawn_complaints().items():
+        for level in levels:
+            for care in triage.RESOURCES_BY_COMPLAINT[complaint]:
+                assert resources_in(care) in wanted[level], (complaint, level, care)
 
 
 def test_the_mietic_format_file_leaves_unmeasurable_vitals_blank():

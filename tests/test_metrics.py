@@ -18,12 +18,15 @@ from medlab.metrics import (
     embedding_cosine,
     evidence_coverage,
     macro_prf,
+    majority_label,
     mean_ci,
     no_parse_rate,
     quadratic_kappa,
     rouge_l,
+    rule_of_three,
     same_diagnosis,
     triage_metrics,
+    wilson_ci,
 )
 
 
@@ -137,3 +140,71 @@ def test_direct_style_metrics():
     gold = ["Troponin I 0.9 ng/mL rising", "ST depression in V4-V6", "smoker"]
     assert evidence_coverage(gold, ["troponin I 0.9 ng/mL rising to 2.4", "ST depression in V4 to V6"]) == 2 / 3
     assert evidence_coverage(gold, []) == 0.0 and evidence_coverage([], ["x"]) == 0.0
+
+
+# ---- intervals for proportions of cases ---------------------------------------------------------
+
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+
+def wilson_by_formula(k: int, n: int) -> tuple[float, float]:
+    """The Wilson score interval written out: the p where (k - n p)^2 = z^2 n p (1 - p)."""
+    a = n + Z95**2
+    b = -(2 * k + Z95**2)
+    c = k * k / n
+    root = math.sqrt(b * b - 4 * a * c)
+    return (-b - root) / (2 * a), (-b + root) / (2 * a)
+
+
+@pytest.mark.parametrize("k, n", [(0, 36), (18, 36), (36, 36), (1, 10), (7, 25), (0, 25), (120, 240), (3, 4)])
+def test_wilson_interval_against_references(k, n):
+    value, low, high = wilson_ci(k, n)
+    assert value == k / n
+    assert (low, high) == pytest.approx(wilson_by_formula(k, n), abs=1e-9)
+    stats = pytest.importorskip("scipy.stats")
+    reference = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    assert (low, high) == pytest.approx((reference.low, reference.high), abs=1e-9)
+
+
+def test_wilson_interval_known_numbers():
+    assert wilson_ci(0, 36)[2] == pytest.approx(Z95**2 / (36 + Z95**2)) == pytest.approx(0.0964, abs=1e-4)
+    assert wilson_ci(18, 36)[1:] == pytest.approx((0.345, 0.655), abs=1e-3)
+    assert wilson_ci(0, 0) == (0.0, 0.0, 1.0)  # nothing seen, nothing known
+    assert wilson_ci(0, 36, level=0.99)[2] > wilson_ci(0, 36)[2] > wilson_ci(0, 36, level=0.8)[2]
+    with pytest.raises(ValueError):
+        wilson_ci(5, 4)
+
+
+def test_the_bootstrap_collapses_where_wilson_does_not():
+    # why proportions moved to Wilson: no miss in 36 cases is not a certain 0
+    assert bootstrap_ci(accuracy, [1] * 36, [0] * 36) == (0.0, 0.0, 0.0)
+    assert wilson_ci(0, 36)[2] > 0.09 and wilson_ci(36, 36)[1] < 0.91
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
+def test_wilson_interval_never_collapses_and_holds_its_estimate(pair):
+    k, n = pair
+    value, low, high = wilson_ci(k, n)
+    assert 0.0 <= low <= value <= high <= 1.0 and low < high
+    if k == 0:
+        assert low == 0.0 and high == pytest.approx(Z95**2 / (n + Z95**2))
+    if k == n:
+        assert high == 1.0 and low == pytest.approx(n / (n + Z95**2))
+
+
+def test_rule_of_three():
+    assert rule_of_three(25) == 0.12
+    assert rule_of_three(36) == pytest.approx(1 / 12)
+    assert rule_of_three(300) == pytest.approx(-math.log(0.05) / 300, rel=0.01)  # 3/n approximates the exact bound
+    assert rule_of_three(2) == rule_of_three(0) == 1.0
+
+
+def test_majority_label_and_its_ties():
+    assert majority_label(["UA", "UNA", "UNA", "MBA"]) == "UNA"
+    assert majority_label([3, 1, 3, 1, 2]) == 1  # a tie goes to the first in sorted order
+    rng = np.random.default_rng(0)
+    labels = ["B", "A", "B", "A", "C", "C"]
+    assert {majority_label(list(rng.permutation(labels))) for _ in range(20)} == {"A"}  # whatever the order
+    with pytest.raises(ValueError):
+        majority_label([])

@@ -67,19 +67,38 @@ def test_negative_smoke_steps_are_refused_when_the_profile_loads():
 def test_the_warm_starts_and_rl_pools_stay_within_max_train_examples():
     from medlab.data import sources
     from medlab.grpo import WARM_START_EXAMPLES, warm_start_rows
-    from medlab.rewards import triggered_rules
 
-    tiny, capped = load_profile("tiny"), load_profile("tiny", max_train_examples=5)
-    rows = sources.splits("triage", tiny).train
-    assert len(warm_start_rows(rows, tiny)) == WARM_START_EXAMPLES["tiny"]
-    assert warm_start_rows(rows, capped) == rows[:5]
-    pairs = sources.splits("imaging", tiny).train
-    assert len(recipes.imaging_pool(pairs, tiny)) == recipes.IMAGING_POOL["tiny"]
-    assert len(recipes.imaging_pool(pairs, capped)) == 5
+    tiny, capped = load_profile("tiny"), load_profile("tiny", max_train_examples=10)
     cases = sources.splits("triage", tiny).train
+    assert len(warm_start_rows("triage", cases, tiny)) == WARM_START_EXAMPLES["triage"]["tiny"]
+    assert len(warm_start_rows("triage", cases, capped)) == 10
+    pairs = sources.splits("imaging", tiny).train
+    assert len(recipes.imaging_pool(pairs, tiny)) == 3 * recipes.IMAGING_PER_LABEL["tiny"]
+    assert len(recipes.imaging_pool(pairs, capped)) <= 10
     pool, found = recipes.triage_pool(cases, tiny)
-    assert len(pool) > 8 and sum(found.values()) == len(cases)
-    small, _ = recipes.triage_pool(cases, load_profile("tiny", max_train_examples=8))
-    assert len(small) == 8 and set(small) < set(pool)
-    kinds = {rules[0] if rules else "none" for rules in (triggered_rules(c.narrative, c.level) for c in small)}
-    assert kinds == set(found), "a capped pool should keep cases of every rule"
+    assert len(pool) == 5 * recipes.TRIAGE_PER_LEVEL["tiny"] and sum(found.values()) == len(cases)
+    small, _ = recipes.triage_pool(cases, capped)
+    assert len(small) == 10 and {c.level for c in small} == {1, 2, 3, 4, 5}, "a capped pool keeps every level"
+
+
+def test_warm_starts_and_rl_pools_give_every_answer_the_same_share():
+    """A pool mostly of one answer pays the policy that gives it to everyone (06 and 07 once
+    trained on such pools and collapsed); the imaging table is 56% Usually Not Appropriate."""
+    from collections import Counter
+
+    from medlab.data import sources
+    from medlab.grpo import first_rule, rows_after_warm_start, warm_start_rows
+
+    tiny = load_profile("tiny")
+    pairs = sources.splits("imaging", tiny).train
+    warm = Counter(p.appropriateness for p in warm_start_rows("imaging", pairs, tiny))
+    assert len(set(warm.values())) == 1 and len(warm) == 3, warm
+    rest, reused = rows_after_warm_start("imaging", pairs, tiny)
+    assert not reused and len(rest) == len(pairs) - sum(warm.values())
+    rl = Counter(p.appropriateness for p in recipes.imaging_pool(rest, tiny))
+    assert max(rl.values()) - min(rl.values()) <= 1, rl
+    cases = sources.splits("triage", tiny).train
+    pool, _ = recipes.triage_pool(rows_after_warm_start("triage", cases, tiny)[0], tiny)
+    assert set(Counter(c.level for c in pool).values()) == {recipes.TRIAGE_PER_LEVEL["tiny"]}
+    rules = Counter(first_rule(c) for c in pool)
+    assert all(rules[rule] >= 1 for rule in ("life-saving intervention placed", "open injury", "severe pain")), rules

@@ -45,7 +45,7 @@ def test_sft_then_grpo_run_in_two_processes(small_model, scratch_course):
     recipe = SFT_SMALL["tiny"]["triage"]
     assert record["world_size"] == 2 and record["optimiser_steps"] == 3
     assert record["global_batch"] == 2 * recipe.batch_size * recipe.grad_accum
-    rows = len(warm_start_rows(sources.splits("triage", profile, 0).train, profile))
+    rows = len(warm_start_rows("triage", sources.splits("triage", profile, 0).train, profile))
     # each process read its own share: three steps covered twice the rows one process would have
     assert record["epochs"] == pytest.approx(3 * record["global_batch"] / rows, abs=1e-3)
     model, tokenizer = load_with_adapter(saved_adapter(profile, "sft_triage"), profile)

@@ -105,7 +105,13 @@ otherwise "too young to rate pain") follow the patient's age; high-risk stories 
 patients they fit (no chest pain suspicious for ACS before 35, no ectopic pregnancy in a
 man); ESI 1 findings agree with the numbers (pulseless: no pulse or blood pressure; apneic: not
 breathing; severe respiratory distress: fast breathing and SpO2 below 92%); a complaint of fever
-comes with a temperature of 38 C or more. `tests/test_clinical_coherence.py` checks every row.
+comes with a temperature of 38 C or more. The expected resources follow the chief complaint,
+from a table of the care a clinician expects for each (`RESOURCES_BY_COMPLAINT`: chest pain,
+labs, an ECG and an x-ray; an ankle injury, an x-ray and a splint; a sore throat, a
+point-of-care test and a tablet; a check of a healing scrape, nothing), with one or two
+work-ups per complaint that agree on the count decision point C makes of them (none, one, or
+two or more), so a complaint's care agrees with the level it is drawn for.
+`tests/test_clinical_coherence.py` checks every row.
 
 ### Sources
 - Emergency Severity Index (ESI) v4 Implementation Handbook: decision points A-D, the lists of
@@ -123,11 +129,15 @@ comes with a temperature of 38 C or more. `tests/test_clinical_coherence.py` che
 
 ### Simplifications, kept because they serve the course
 - Pain of 7/10 or more always gives ESI 2; the handbook says to consider it.
+- Danger-zone vital signs at decision point D always give ESI 2; the handbook says to consider
+  up-triage to 2.
 - The fever rules for infants and toddlers are applied automatically; the handbook says to
   consider them.
 - Resource types that the handbook lists on one line (ECG and x-ray; CT, MRI, ultrasound and
   angiography; IV, IM and nebulised medication) are counted separately here.
-- Blood pressure is recorded but, as in ESI v4, not used by the decision points.""", counts)
+- Blood pressure is recorded but, as in ESI v4, not used by the decision points.
+- Expected care depends on the complaint alone, not on the patient's age or vital signs: a
+  complaint has the same work-ups at every age it is drawn for.""", counts)
     return counts
 
 
@@ -146,12 +156,16 @@ three clinical variants and six candidate procedures rated 1-9 per variant, so 5
 variant/procedure pairs (the reproduced system used about 1,800 from published criteria, which
 are copyrighted and not used here). Categories follow the rating: 7-9 Usually Appropriate,
 4-6 May Be Appropriate, 1-3 Usually Not Appropriate; labels overall: {labels}. Each row has
-the relative radiation level, a gold rationale and the condition's two evidence snippets (the
-"citations" context). The rationale gives the variant's teaching point, what the procedure
-shows (or cannot show) in that condition, the verdict with its reason, and the radiation
-level. Splits are 80/10/10 by seed over unique pairs. The ratings are the course's teaching
-judgement, not guidance for care. Your own table loads from a CSV with the same columns
-through `load_appropriateness_csv`.
+the relative radiation level, a gold rationale and its evidence (the "citations" context): the
+condition's two snippets and one line of what studies of the scenario found for the
+procedure, in one of three wordings per category (`FINDINGS` in
+`medlab/data/generate/appropriateness.py`). The rationale reads that line and gives the verdict
+it supports, two sentences and no more: on the pocket model, a longer rationale (the variant's
+teaching point, what the procedure shows, the dose) drifted in its middle and lost the
+evidence. The table keeps each variant's teaching point and what each procedure shows in
+each condition for a learner to read. Splits are 80/10/10 by seed over unique pairs. The
+ratings are the course's teaching judgement, not guidance for care. Your own table loads
+from a CSV with the same columns through `load_appropriateness_csv`.
 
 ### Sources
 - ACR Appropriateness Criteria, which the ratings and relative radiation levels are modelled

@@ -11,6 +11,10 @@ ESI levels run from 1 (most urgent) to 5. The decision points:
 - **C**: how many distinct resource types will the visit need? none -> 5, one -> 4
 - **D**: two or more resources: danger-zone vital signs? -> 2, else 3
 
+Where the handbook says "consider" (ESI 2 for pain >= 7 at B and for danger-zone vital signs at
+D; the infant and toddler fever rules), the course always applies the rule, so that the level is
+a function of the case: a simplification, declared in data/triage/CARD.md.
+
 Introduced in notebooks/01_data.ipynb.
 """
 

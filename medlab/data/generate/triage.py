@@ -2,7 +2,9 @@
 
 The generator samples structured `TriageCase`s, labels each with `esi_level` (never by hand),
 and renders the narrative a model reads plus a gold step-by-step reasoning. It also writes
-36 benchmark cases in MIETIC's sample-file format, quirks included.
+36 benchmark cases in MIETIC's sample-file format, quirks included. A case's expected care
+comes from its chief complaint (`RESOURCES_BY_COMPLAINT`), so that the story, the care and the
+level agree.
 
 Introduced in notebooks/01_data.ipynb.
 """
@@ -19,27 +21,32 @@ from medlab.data.generate.words import with_article
 from medlab.data.load.triage import MIETIC_SAMPLE_HEADER
 
 # Chief complaints, grouped by the decision point they usually end at, so that generated cases
-# read like real presentations; the label still comes from esi_level alone.
+# read like real presentations; the label still comes from esi_level alone. A complaint sits at
+# the level its care in RESOURCES_BY_COMPLAINT gives: two or more resources at 2 and 3 (2 and 3
+# part at decision points B and D), one at 4, none at 5.
 COMPLAINTS = {
     2: ["chest pain", "a severe headache", "palpitations", "a fall from a ladder", "abdominal pain"],
     3: ["abdominal pain", "fever and cough", "shortness of breath", "back pain with fever",
         "vomiting and diarrhoea", "a fainting episode"],
-    4: ["an ankle injury", "a sore throat", "a laceration to the hand", "painful urination", "ear pain"],
+    4: ["an ankle injury", "a laceration to the hand", "painful urination", "an abscess on the arm",
+        "a minor fall with a swollen wrist"],
     5: ["a request for a prescription refill", "a rash", "stitches due for removal", "an insect bite",
-        "cold symptoms"],
+        "cold symptoms", "a sore throat", "ear pain"],
 }
 INFANT_COMPLAINTS = {  # up to 3 years: what a parent brings a baby or toddler in with
     2: ["fever and poor feeding", "fever and a rash that does not blanch", "fever and irritability"],
-    3: ["vomiting and fewer wet nappies", "cough and fever", "fever and ear pulling"],
-    4: ["ear pain", "a minor fall with a swollen wrist", "cough for three days"],
-    5: ["a mild rash", "a cold", "a check of a healing scrape"],
+    3: ["vomiting and fewer wet nappies", "cough and fever", "fever with no other symptoms"],
+    4: ["a minor fall with a swollen wrist", "a cut on the chin", "a lump in the groin"],
+    5: ["a mild rash", "a cold", "a check of a healing scrape", "ear pain", "cough for three days"],
 }
 CHILD_COMPLAINTS = {  # 4 to 8 years
     2: ["fever and a rash that does not blanch", "a fall from a climbing frame", "abdominal pain and vomiting"],
     3: ["abdominal pain", "cough and fever", "vomiting and diarrhoea"],
-    4: ["ear pain", "a sore throat", "a minor fall with a swollen wrist"],
-    5: ["a mild rash", "a cold", "a check of a healing scrape"],
+    4: ["a minor fall with a swollen wrist", "a cut on the chin", "wheezing with a cough"],
+    5: ["a mild rash", "a cold", "a check of a healing scrape", "ear pain", "a sore throat"],
 }
+INFANT_FEVER_COMPLAINTS = ["fever and poor feeding", "fever and irritability"]  # under 3 months: ESI 2
+TODDLER_FEVER_COMPLAINTS = ["fever and ear pulling", "fever and a runny nose"]  # T > 39 C: ESI 3
 # ESI 1 triggers. Each comes with the stories it fits (story, youngest age in years), and
 # `_physiology` sets the vital signs and mental status that go with it, so the trigger, the
 # story and the numbers agree.
@@ -73,11 +80,77 @@ ESI1_INTERVENTIONS = ["intubation", "chest tube", "central line", "defibrillatio
                       "bag-valve-mask ventilation", "naloxone for altered mentation", "vasopressors",
                       "major fluid resuscitation"]
 BENIGN_INTERVENTIONS = ["IV access", "supplemental oxygen", "cardiac monitor", "saline lock"]
-MULTI_RESOURCES = ["labs", "ECG", "x-ray", "CT", "ultrasound", "IV fluids", "IV medication",
-                   "specialty consult", "complex procedure"]
-SINGLE_RESOURCES = ["x-ray", "labs", "simple procedure", "IM medication", "nebulised medication"]
-NON_RESOURCES = ["oral medication", "tetanus shot", "prescription refill", "point-of-care test",
-                 "simple wound care", "splint", "crutches"]
+# The care a clinician expects at triage for each chief complaint, as ESI resources
+# (medlab.data.esi.RESOURCES) and care that is not one (NOT_RESOURCES): one tuple per
+# clinically plausible work-up. Where a complaint has two, they differ in what is done, not
+# in what decision point C makes of them (none, one, or two or more resources), so that the
+# complaint's level does not change with the work-up drawn.
+RESOURCES_BY_COMPLAINT = {
+    # ESI 1 stories: the resuscitation decides the level; this is the work-up that goes with it.
+    "respiratory failure": [("labs", "x-ray", "IV medication")],
+    "an overdose with decreased responsiveness": [("labs", "ECG", "IV fluids"),
+                                                  ("labs", "ECG", "IV fluids", "specialty consult")],
+    "major trauma after a motorcycle crash": [("labs", "x-ray", "CT", "IV fluids", "specialty consult")],
+    "a stab wound to the chest": [("labs", "x-ray", "ultrasound", "specialty consult", "tetanus shot")],
+    "septic shock": [("labs", "IV fluids", "IV medication", "x-ray")],
+    "a cardiac arrest": [("labs", "ECG", "IV medication")],
+    "anaphylaxis with stridor": [("IM medication", "IV medication", "IV fluids", "nebulised medication")],
+    "a severe asthma attack": [("nebulised medication", "IV medication", "x-ray", "labs")],
+    "a collapse at home": [("labs", "ECG", "CT")],
+    # High-risk stories (decision point B)
+    "crushing chest pain": [("labs", "ECG", "x-ray", "IV medication")],
+    "sudden weakness of one side": [("CT", "labs", "ECG", "specialty consult")],
+    "a fall with a deformed lower leg": [("x-ray", "IV medication", "specialty consult", "tetanus shot"),
+                                         ("x-ray", "IV medication", "complex procedure")],  # reduced under sedation
+    "a stab wound": [("labs", "ultrasound", "CT", "specialty consult", "tetanus shot")],
+    "suicidal thoughts": [("labs", "specialty consult")],  # medical clearance, then psychiatry
+    "lower abdominal pain and a missed period": [("point-of-care test", "labs", "ultrasound", "specialty consult")],
+    "vomiting blood": [("labs", "IV fluids", "IV medication", "specialty consult")],
+    # ESI 2 complaint lists: two or more resources, so danger-zone vital signs can decide at D
+    "chest pain": [("labs", "ECG", "x-ray"), ("labs", "ECG", "x-ray", "IV medication")],
+    "a severe headache": [("CT", "labs", "IV medication")],
+    "palpitations": [("ECG", "labs"), ("ECG", "labs", "IV medication")],
+    "a fall from a ladder": [("x-ray", "CT"), ("x-ray", "CT", "labs")],
+    "fever and poor feeding": [("labs", "IV fluids", "IV medication"), ("labs", "x-ray", "IV medication")],
+    "fever and a rash that does not blanch": [("labs", "IV fluids", "IV medication")],
+    "fever and irritability": [("labs", "IV medication"), ("labs", "IV medication", "IV fluids")],
+    "a fall from a climbing frame": [("x-ray", "CT"), ("x-ray", "complex procedure")],  # reduced under sedation
+    "abdominal pain and vomiting": [("labs", "ultrasound", "IV fluids")],
+    # ESI 3: two or more resources
+    "abdominal pain": [("labs", "ultrasound", "IV medication"), ("labs", "CT", "IV medication")],
+    "fever and cough": [("labs", "x-ray", "oral medication"), ("labs", "x-ray", "IV medication")],
+    "shortness of breath": [("labs", "x-ray", "nebulised medication"), ("labs", "x-ray", "ECG", "IV medication")],
+    "back pain with fever": [("labs", "IV fluids", "IV medication"), ("labs", "CT", "IV medication")],
+    "vomiting and diarrhoea": [("labs", "IV fluids"), ("labs", "IV fluids", "IV medication")],
+    "a fainting episode": [("labs", "ECG"), ("labs", "ECG", "point-of-care test")],
+    "vomiting and fewer wet nappies": [("labs", "IV fluids")],
+    "cough and fever": [("x-ray", "labs"), ("x-ray", "nebulised medication")],
+    # a urine sample by catheter (a simple procedure) and its tests, the search for a hidden infection
+    "fever with no other symptoms": [("simple procedure", "labs", "oral medication")],
+    # ESI 4: one resource
+    "an ankle injury": [("x-ray", "splint", "crutches"), ("x-ray", "oral medication")],
+    "a laceration to the hand": [("simple procedure", "tetanus shot"), ("simple procedure", "simple wound care")],
+    "painful urination": [("labs", "oral medication"), ("point-of-care test", "labs", "oral medication")],
+    "an abscess on the arm": [("simple procedure", "oral medication")],  # incision and drainage
+    "a minor fall with a swollen wrist": [("x-ray", "splint"), ("x-ray", "sling")],
+    "a cut on the chin": [("simple procedure", "simple wound care")],
+    "wheezing with a cough": [("nebulised medication", "oral medication")],
+    "a lump in the groin": [("specialty consult",)],  # a hernia that goes back: the surgeons see it
+    # ESI 5: no resources
+    "a request for a prescription refill": [("prescription refill",)],
+    "a rash": [(), ("oral medication",)],
+    "stitches due for removal": [("simple wound care",)],
+    "an insect bite": [("simple wound care",), ("oral medication",)],
+    "cold symptoms": [(), ("oral medication",)],
+    "a sore throat": [("point-of-care test", "oral medication"), ("oral medication",)],
+    "ear pain": [("oral medication",)],
+    "a mild rash": [(), ("oral medication",)],
+    "a cold": [()],
+    "a check of a healing scrape": [()],
+    "cough for three days": [(), ("oral medication",)],
+    "fever and ear pulling": [("oral medication",)],  # the toddler fever rule, not the care, gives ESI 3
+    "fever and a runny nose": [("oral medication",)],
+}
 # Normal vital signs per age band: heart rate, respiratory rate, systolic and diastolic pressure,
 # each (low, high). Danger zones (medlab.data.esi) lie above the rates.
 NORMAL_VITALS = {
@@ -122,20 +195,19 @@ def sample_case(rng: random.Random, target: int) -> TriageCase:
         _make_esi1(rng, fields, rng.choice(_esi1_triggers(rng)))
     elif target == 2 and band in ("neonate", "infant") and rng.random() < 0.5:
         fields["temp_c"] = round(rng.uniform(38.2, 39.6), 1)  # fever before 3 months: ESI 2
-        fields["complaint"] = rng.choice(["fever and poor feeding", "fever and irritability"])
-        fields["resources"] = ("labs", "x-ray")
+        fields["complaint"] = rng.choice(INFANT_FEVER_COMPLAINTS)
     elif target == 2:
         _make_esi2(rng, fields, normal)
-    elif target == 3:
-        fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, rng.randint(2, 4)))
-    elif target == 4:
-        fields["resources"] = (rng.choice(SINGLE_RESOURCES),) + _extras(rng)
-    else:
-        fields["resources"] = _extras(rng)
     if target >= 4 and band == "toddler" and rng.random() < 0.3:
         fields["temp_c"] = round(rng.uniform(39.1, 40.2), 1)  # the 3-month-to-3-year fever rule
-        fields["complaint"] = rng.choice(["fever and ear pulling", "fever and a runny nose"])
+        fields["complaint"] = rng.choice(TODDLER_FEVER_COMPLAINTS)
+    fields["resources"] = expected_resources(rng, fields["complaint"])  # once the complaint is final
     return TriageCase(**_fever_if_complained(rng, fields))
+
+
+def expected_resources(rng, complaint: str) -> tuple[str, ...]:
+    """The care a clinician expects for `complaint`: one of its work-ups in RESOURCES_BY_COMPLAINT."""
+    return rng.choice(RESOURCES_BY_COMPLAINT[complaint])
 
 
 def _fever_if_complained(rng, fields: dict) -> dict:
@@ -179,7 +251,6 @@ def _make_esi1(rng, fields, trigger: str) -> None:
     fields["complaint"] = rng.choice(stories)
     fields["temp_c"] = round(rng.uniform(36.3, 37.6), 1)  # the story decides; septic shock adds fever
     _physiology(rng, fields, trigger)
-    fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, 3))
 
 
 def _physiology(rng, fields, trigger: str) -> None:
@@ -227,17 +298,12 @@ def _make_esi2(rng, fields, normal):
     else:
         fields["heart_rate"] = normal["hr"][1] + rng.randint(25, 45)
         fields["resp_rate"] = normal["rr"][1] + rng.randint(5, 12)
-    fields["resources"] = tuple(rng.sample(MULTI_RESOURCES, rng.randint(2, 3)))
 
 
 def high_risk_stories(age_days: int, sex: str, risk: str | None = None) -> list[tuple]:
     """The high-risk stories that fit a patient of this age and sex (and this risk, if given)."""
     return [story for story in HIGH_RISK_STORIES
             if story[2] in (None, sex) and story[3] <= years(age_days) <= story[4] and risk in (None, story[1])]
-
-
-def _extras(rng) -> tuple[str, ...]:
-    return tuple(rng.sample(NON_RESOURCES, rng.randint(0, 2)))
 
 
 def describe_age(age_days: int) -> str:
@@ -356,27 +422,30 @@ def rule_probe_cases(seed: int) -> list[dict]:
     for i, intervention in enumerate(["intubation", "chest tube", "central line"] * 4):
         fields = asdict(sample_case(rng, 3))
         _make_esi1(rng, fields, intervention)
+        fields["resources"] = expected_resources(rng, fields["complaint"])  # the new story's work-up
         rows.append(_labelled(TriageCase(**fields), rng, f"probe-lsi-{i:02d}", "life-saving intervention placed"))
     for i, risk in enumerate(["open fracture", "penetrating trauma"] * 6):
-        case = _adult(rng, sample_case(rng, 3))
+        case = _adult(rng, sample_case(rng, 3), 3)
         complaint, *_ = rng.choice(high_risk_stories(case.age_days, case.sex, risk))
-        case = _with(case, complaint=complaint, high_risk=(risk,))
+        case = _with(case, complaint=complaint, high_risk=(risk,), resources=expected_resources(rng, complaint))
         rows.append(_labelled(case, rng, f"probe-injury-{i:02d}", "open injury"))
     for i in range(12):
-        case = _with(_adult(rng, sample_case(rng, 4)), pain=rng.randint(7, 10))
+        case = _with(_adult(rng, sample_case(rng, 4), 4), pain=rng.randint(7, 10))
         rows.append(_labelled(case, rng, f"probe-pain-{i:02d}", "severe pain"))
     return rows
 
 
-def _adult(rng, case: TriageCase) -> TriageCase:
-    """`case` as an adult's, with adult vital signs: the injury and pain probes need one."""
+def _adult(rng, case: TriageCase, target: int) -> TriageCase:
+    """`case` as an adult's, with adult vital signs and an adult's complaint for `target` and its
+    care: the injury and pain probes need one."""
     if years(case.age_days) >= 18:
         return case
     normal = NORMAL_VITALS["adult"]
-    fields = dict(age_days=rng.randint(18 * 365, 80 * 365), complaint=rng.choice(COMPLAINTS[3]),
+    complaint = rng.choice(COMPLAINTS[target])
+    fields = dict(age_days=rng.randint(18 * 365, 80 * 365), complaint=complaint,
                   heart_rate=rng.randint(*normal["hr"]), resp_rate=rng.randint(*normal["rr"]),
                   sbp=rng.randint(*normal["sbp"]), dbp=rng.randint(*normal["dbp"]), pain=rng.randint(0, 6),
-                  temp_c=round(rng.uniform(36.3, 37.6), 1))
+                  temp_c=round(rng.uniform(36.3, 37.6), 1), resources=expected_resources(rng, complaint))
     return _with(case, **_fever_if_complained(rng, fields))
 
 
