@@ -45,7 +45,7 @@ SFT_SMALL = {  # notebooks/04_sft_reasoning.ipynb: reasoning chains, and the GRP
         "reasoning": LoraRecipe(r=16, alpha=32, dropout=0.05, targets=ALL_LINEAR, learning_rate=5e-3, epochs=2,
                                 batch_size=2, grad_accum=1),
         # 400 steps at 5e-3: at 1e-2 for 120 steps (240 cases x 2) the warm start answered one
-        # level to every held-out case; this one predicts all five (measured in 04 and its tests)
+        # level to every held-out case; this one predicts all five (04's last cell checks it)
         "triage": LoraRecipe(r=32, alpha=32, dropout=0.0, targets=ALL_LINEAR, learning_rate=5e-3, epochs=4,
                              batch_size=4, grad_accum=1),
         # 120 steps at 5e-3 read the evidence line on three seeds; one epoch at 1e-2 did on one of three
@@ -104,8 +104,12 @@ def imaging_pool(pairs: list, profile: Profile) -> list:
     """06's RL pairs: up to `IMAGING_PER_LABEL` of each category from `pairs` (those after the
     warm start's), and no more than the profile's `max_train_examples`. Balanced, because in
     the table most pairs are Usually Not Appropriate: a pool that keeps that mix pays the
-    policy that says so to every pair."""
+    policy that says so to every pair. A cap below the pool's size takes fewer of each
+    category, not the first categories whole."""
     per_label = IMAGING_PER_LABEL[profile.name] or len(pairs)
+    cap, labels = profile.max_train_examples, len({pair.appropriateness for pair in pairs}) or 1
+    if cap and per_label * labels > cap:
+        per_label = max(1, cap // labels)
     return profile.cap_train(balanced_pool(pairs, lambda pair: pair.appropriateness, per_label))
 
 
@@ -117,9 +121,9 @@ def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
     A cap below the pool's size takes fewer of each level, not the first levels whole: a smoke
     test's ten cases still hold every level."""
     per_level = TRIAGE_PER_LEVEL[profile.name] or len(cases)
-    cap = profile.max_train_examples
-    if cap and per_level * 5 > cap:
-        per_level = max(1, cap // 5)
+    cap, levels = profile.max_train_examples, len({case.level for case in cases}) or 1
+    if cap and per_level * levels > cap:
+        per_level = max(1, cap // levels)
     pool, found = balanced_triage_pool(cases, per_level)
     return profile.cap_train(pool), found
 

@@ -74,7 +74,8 @@ def test_the_warm_starts_and_rl_pools_stay_within_max_train_examples():
     assert len(warm_start_rows("triage", cases, capped)) == 10
     pairs = sources.splits("imaging", tiny).train
     assert len(recipes.imaging_pool(pairs, tiny)) == 3 * recipes.IMAGING_PER_LABEL["tiny"]
-    assert len(recipes.imaging_pool(pairs, capped)) <= 10
+    small_pairs = recipes.imaging_pool(pairs, capped)
+    assert len(small_pairs) <= 10 and len({p.appropriateness for p in small_pairs}) == 3, "a capped pool keeps them all"
     pool, found = recipes.triage_pool(cases, tiny)
     assert len(pool) == 5 * recipes.TRIAGE_PER_LEVEL["tiny"] and sum(found.values()) == len(cases)
     small, _ = recipes.triage_pool(cases, capped)
