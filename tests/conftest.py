@@ -9,7 +9,7 @@ from medlab.pocket import PocketRecipe, pocket_model_path
 
 # A pocket model small enough to build in seconds; the same code path as the real one.
 SMALL = PocketRecipe(vocab_size=600, hidden_size=64, intermediate_size=128, num_layers=2, num_heads=4,
-                     num_kv_heads=2, corpus_docs=900, seq_len=64, batch_size=8, train_steps=300,
+                     num_kv_heads=2, corpus_docs=900, seq_len=64, batch_size=8, train_steps=450,
                      warmup_steps=5, learning_rate=1e-2)
 
 
