@@ -100,16 +100,26 @@ IMAGING_PER_LABEL = {"tiny": 6, "t4": 150, "full": 0}  # RL pairs of each catego
 TRIAGE_PER_LEVEL = {"tiny": 4, "t4": 60, "full": 0}  # RL cases of each ESI level; 0: all of them
 
 
+def share_within_cap(per_label: int, labels: set, profile: Profile) -> int:
+    """`per_label`, or less where all `labels` would then exceed the profile's
+    `max_train_examples`: an equal share of the cap for each label (at least one).
+
+    >>> from medlab.profiles import load_profile
+    >>> share_within_cap(6, {"a", "b", "c"}, load_profile("tiny", max_train_examples=10))
+    3
+    """
+    cap, count = profile.max_train_examples, len(labels) or 1
+    return max(1, cap // count) if cap and per_label * count > cap else per_label
+
+
 def imaging_pool(pairs: list, profile: Profile) -> list:
     """06's RL pairs: up to `IMAGING_PER_LABEL` of each category from `pairs` (those after the
     warm start's), and no more than the profile's `max_train_examples`. Balanced, because in
     the table most pairs are Usually Not Appropriate: a pool that keeps that mix pays the
     policy that says so to every pair. A cap below the pool's size takes fewer of each
     category, not the first categories whole."""
-    per_label = IMAGING_PER_LABEL[profile.name] or len(pairs)
-    cap, labels = profile.max_train_examples, len({pair.appropriateness for pair in pairs}) or 1
-    if cap and per_label * labels > cap:
-        per_label = max(1, cap // labels)
+    per_label = share_within_cap(IMAGING_PER_LABEL[profile.name] or len(pairs),
+                                 {pair.appropriateness for pair in pairs}, profile)
     return profile.cap_train(balanced_pool(pairs, lambda pair: pair.appropriateness, per_label))
 
 
@@ -120,10 +130,7 @@ def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
 
     A cap below the pool's size takes fewer of each level, not the first levels whole: a smoke
     test's ten cases still hold every level."""
-    per_level = TRIAGE_PER_LEVEL[profile.name] or len(cases)
-    cap, levels = profile.max_train_examples, len({case.level for case in cases}) or 1
-    if cap and per_level * levels > cap:
-        per_level = max(1, cap // levels)
+    per_level = share_within_cap(TRIAGE_PER_LEVEL[profile.name] or len(cases), {case.level for case in cases}, profile)
     pool, found = balanced_triage_pool(cases, per_level)
     return profile.cap_train(pool), found
 
