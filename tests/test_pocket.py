@@ -36,6 +36,14 @@ def test_cache_key_follows_the_recipe(small_recipe):
     assert small_recipe.key() != replace(small_recipe, seed=1).key()
 
 
+def test_cache_key_writes_the_corpus_once_per_recipe(small_recipe, monkeypatch):
+    written = []
+    monkeypatch.setattr(corpus, "documents", lambda n, seed: written.append(seed) or ["a document"])
+    recipe = replace(small_recipe, seed=small_recipe.seed + 1000)  # a recipe no other test has asked about
+    assert recipe.key() == replace(recipe).key()  # an equal recipe, as each load builds its own
+    assert written == [recipe.seed]
+
+
 def test_pretraining_learns_far_more_than_token_frequencies(small_model, small_recipe):
     log = json.loads((small_model / "pocket_log.json").read_text())
     assert log["valid_loss_before"] > 0.9 * uniform_loss(small_recipe.vocab_size)

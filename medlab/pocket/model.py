@@ -12,6 +12,7 @@ Introduced in notebooks/00_setup.ipynb.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -53,8 +54,12 @@ class PocketRecipe:
     warmup_steps: int = 20
     seed: int = 0
 
+    @functools.cache  # noqa: B019 - frozen and hashable; every load asks, and the corpus takes ~0.5 s to write
     def key(self) -> str:
-        """Hash of the recipe, corpus text, chat template, build version and library versions."""
+        """Hash of the recipe, corpus text, chat template, build version and library versions.
+
+        Computed once per recipe in a process: loading the model and its tokenizer each ask for
+        the folder, and a notebook loads them a dozen times."""
         text = "\n".join(corpus.documents(self.corpus_docs, self.seed))
         parts = [json.dumps(asdict(self), sort_keys=True), text, CHAT_TEMPLATE, str(BUILD_VERSION),
                  transformers.__version__, spm.__version__]
