@@ -202,7 +202,7 @@ def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
     from medlab import recipes
     from medlab.adapters import AdapterInfo
     from medlab.grpo import grpo_config, run_grpo
-    from medlab.models import load_model_and_tokenizer
+    from medlab.models import load_judge, load_model_and_tokenizer
     from medlab.rewards import (
         appropriateness_answer_reward,
         format_reward,
@@ -213,7 +213,7 @@ def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
     from medlab.training import add_lora
 
     if case.task == "imaging":  # 06's LLM-eval variant: the judge sits on the GPU beside the policy
-        judge, judge_tokenizer = load_model_and_tokenizer(profile.judge_model, profile)
+        judge, judge_tokenizer = load_judge(profile)
         rewards = [format_reward, appropriateness_answer_reward, make_judge_reward(judge, judge_tokenizer)]
     else:
         rewards = [triage_reward]

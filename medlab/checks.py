@@ -126,3 +126,30 @@ def require_discriminates(result, metric: str) -> None:
 def require_beats(better, worse, metric: str) -> None:
     """`beats` for an assert: raises `NotLearned` listing the problem, if any."""
     _require(beats(better, worse, metric), f"{_parts(better)[0]} does not beat {_parts(worse)[0]} on {metric}")
+
+
+# ---- before RL: a start that RL can learn from ---------------------------------------------------
+
+MIN_ANSWER_RATE = 0.2
+"""The fewest of a start adapter's sampled replies that must earn a reward before RL runs."""
+
+
+class NothingToLearnFrom(RuntimeError):
+    """An RL run would start from replies that almost never earn a reward."""
+
+
+def require_answers(answer_rate: float, adapter: str, minimum: float = MIN_ANSWER_RATE) -> None:
+    """Stop before RL when fewer than `minimum` of `adapter`'s sampled replies earn any reward.
+
+    PPO and GRPO learn from differences between rewards. When nearly every reply scores 0 (no
+    answer line the reward can read), every advantage is about 0 and a run spends hours updating
+    nothing. The message says what to change.
+
+    >>> require_answers(0.6, "sft_mcq")  # passes: returns nothing
+    """
+    if answer_rate < minimum:
+        raise NothingToLearnFrom(
+            f"only {answer_rate:.0%} of {adapter}'s sampled replies earn a reward (at least {minimum:.0%} needed). "
+            "RL learns from replies whose rewards differ, and nearly all of these score 0. Train the start "
+            "adapter longer (more SFT steps), check that its replies end in the answer line the reward reads, "
+            "or give replies more new tokens")

@@ -28,7 +28,9 @@ from medlab.data.load.direct import to_target_text
 from medlab.data.load.mcq import LETTERS
 from medlab.generation import Sampling, count_new_tokens, generate
 from medlab.metrics import triage_metrics  # noqa: F401  (the course refers to it from here)
+from medlab.pocket.chat import EMPTY_THINK_BLOCK
 from medlab.profiles import Profile
+from medlab.replies import keep_replies, kept_replies, replies_key, store
 from medlab.runlog import write_json
 
 ESI_LEVELS = (1, 2, 3, 4, 5)
@@ -84,8 +86,9 @@ def diagnosis_scores(items, replies, gold, pred, seed) -> dict:
 # ---- what counts as keeping the answer format ---------------------------------------------------
 
 def answer_line_format(reply: str) -> bool:
-    """Exactly one `Answer: ...` line, as the MCQ prompt asks."""
-    return bool(re.fullmatch(r"\s*answer\s*:[^\n]+", (reply or "").strip(), re.I))
+    """Exactly one `Answer: ...` line, as the MCQ prompt asks (`parsers.answer_line`, which the
+    MCQ reward reads too)."""
+    return parsers.answer_line(reply) is not None
 
 
 def chain_format(reply: str) -> bool:
@@ -122,6 +125,7 @@ class Task:
     reference: Callable | None = None  # item -> gold reasoning text, for reasoning metrics
     reasoning_of: Callable = reasoning_or_reply  # reply -> the part compared with the reference
     reply_for: Callable | None = None  # label -> a well-formed reply answering it (constant policies)
+    think_block: bool = False  # the format opens with a think block (which a thinking-off prompt supplies)
 
 
 _MEDQA = Task("medqa", prompts.mcq_messages, lambda i: i.answer, lambda r, i: parsers.parse_mcq(r, i.options),
@@ -131,7 +135,7 @@ _MEDQA = Task("medqa", prompts.mcq_messages, lambda i: i.answer, lambda r, i: pa
 _IMAGING = Task("imaging", prompts.imaging_messages, lambda i: i.appropriateness,
                 lambda r, i: parsers.parse_appropriateness(r), parsers.has_think_answer_format,
                 choice_scores(CATEGORIES), "accuracy", {"tiny": 224, "t4": 768, "full": 1024},
-                labels=CATEGORIES, reference=lambda i: i.rationale,
+                labels=CATEGORIES, reference=lambda i: i.rationale, think_block=True,
                 reply_for=lambda label: prompts.tagged("the same answer to every case", label))
 TASKS = {
     "medqa": _MEDQA,
@@ -141,7 +145,7 @@ TASKS = {
                                  messages=lambda i: prompts.imaging_messages(i, citations=True)),
     "triage": Task("triage", prompts.triage_messages, lambda r: r.level, lambda r, i: parsers.parse_esi(r),
                    parsers.has_think_answer_format, triage_scores, "exact", {"tiny": 160, "t4": 1024, "full": 1024},
-                   labels=ESI_LEVELS, reference=lambda r: "\n".join(r.trail),
+                   labels=ESI_LEVELS, reference=lambda r: "\n".join(r.trail), think_block=True,
                    reply_for=lambda level: prompts.tagged("the same answer to every case", f"ESI {level}")),
     "reasoning": Task("reasoning", prompts.reasoning_messages, lambda n: n.final_diagnosis,
                       lambda r, i: parsers.parse_diagnosis(r), chain_format, diagnosis_scores, "diagnosis_accuracy",
@@ -199,27 +203,53 @@ class EvalResult:
         return write_json(folder / f"{self.model}__{self.task}{mode}.json", self.to_dict(), indent=1)
 
 
+EVAL_BATCH = {"tiny": 48, "t4": 8, "full": 16}
+"""Prompts per generation batch in every evaluation, by profile (a GPU halves it on running out
+of memory). One number for all notebooks: padding changes greedy arithmetic slightly, so only
+replies generated in equal batches are the same replies (see `medlab.replies`)."""
+
+
+def eval_batch_size(profile: Profile) -> int:
+    return EVAL_BATCH.get(profile.name, 8)
+
+
 def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, model_name: str,
-             enable_thinking: bool = True, batch_size: int = 16, seed: int = 0) -> EvalResult:
-    """Generate, parse and score `items` on one task; greedy decoding, so results are repeatable."""
+             enable_thinking: bool = True, batch_size: int | None = None, seed: int = 0,
+             keep: bool = True) -> EvalResult:
+    """Generate, parse and score `items` on one task; greedy decoding, so results are repeatable.
+
+    With `keep`, the replies are kept under runs/<profile>/replies/, and a later evaluation of
+    the same weights on the same prompts reads them back instead of generating them again
+    (`medlab.replies`; the result's `extras["reused"]` says when they were written)."""
     task = TASKS[task_name]
     sampling = Sampling(max_new_tokens=token_budget(task, profile), enable_thinking=enable_thinking)
-    started = time.time()
-    replies = generate(model, tokenizer, [task.messages(i) for i in items], sampling, batch_size,
-                       desc=f"{model_name}: {task_name}")
-    seconds = time.time() - started
-    result = evaluate_replies(task_name, items, replies, model_name, seed)
+    batch_size = batch_size or eval_batch_size(profile)
+    conversations = [task.messages(i) for i in items]
+    key = replies_key(model, tokenizer, conversations, sampling, batch_size) if keep else None
+    kept = kept_replies(store(profile.name), key) if keep else None
+    if kept:
+        replies, seconds = kept["replies"], kept["seconds"]
+        print(f"{model_name}: {task_name}: {len(replies)} replies read back, written {kept['written']} "
+              "by the same weights to the same prompts")
+    else:
+        started = time.time()
+        replies = generate(model, tokenizer, conversations, sampling, batch_size, desc=f"{model_name}: {task_name}")
+        seconds = time.time() - started
+        if keep:
+            keep_replies(store(profile.name), key, model_name, replies, seconds)
+    result = evaluate_replies(task_name, items, replies, model_name, seed, thinking=enable_thinking)
     result.extras = {"n": len(items), "seconds": round(seconds, 1), "enable_thinking": enable_thinking,
                      "tokens_per_second": round(count_new_tokens(tokenizer, replies) / max(seconds, 1e-6), 1),
-                     **result.extras}
+                     "reused": kept["written"] if kept else None, **result.extras}
     return result
 
 
 def evaluate_replies(task_name: str, items: list, replies: list[str], model_name: str, seed: int = 0,
-                     reasoning: bool = True) -> EvalResult:
+                     reasoning: bool = True, thinking: bool = True) -> EvalResult:
     """Parse and score replies already written, by a model or by a rule: `evaluate` without the
     generation. `reasoning=False` skips ROUGE-L, BLEU and cosine, which load an embedding model
-    and mean nothing for replies a rule wrote.
+    and mean nothing for replies a rule wrote. `thinking=False`: the replies were written after
+    the empty think block a thinking-off prompt ends with, so the format is read with it.
 
     >>> from types import SimpleNamespace
     >>> items = [SimpleNamespace(level=level, trail=[]) for level in (1, 2, 2)]  # all `TASKS["triage"]` reads
@@ -234,7 +264,7 @@ def evaluate_replies(task_name: str, items: list, replies: list[str], model_name
     if task.labels and gold:
         extras.update(label_extras(task, items, gold, pred, seed))
     return EvalResult(model_name, task_name, list(replies), gold, pred,
-                      score(task, items, replies, gold, pred, seed, reasoning), extras)
+                      score(task, items, replies, gold, pred, seed, reasoning, thinking), extras)
 
 
 def label_extras(task: Task, items: list, gold: list, pred: list, seed: int = 0) -> dict:
@@ -297,7 +327,7 @@ def thinking_modes(task_name: str) -> tuple[bool, ...]:
 
 
 def evaluate_tasks(model, tokenizer, model_name: str, eval_sets: dict[str, list], tasks, profile: Profile,
-                   batch_size: int = 16, seed: int = 0) -> list[EvalResult]:
+                   batch_size: int | None = None, seed: int = 0) -> list[EvalResult]:
     """`evaluate` on each of `tasks`, in every thinking mode the task is judged in."""
     return [evaluate(model, tokenizer, task, eval_sets[task], profile, model_name, enable_thinking=thinking,
                      batch_size=batch_size, seed=seed)
@@ -305,11 +335,13 @@ def evaluate_tasks(model, tokenizer, model_name: str, eval_sets: dict[str, list]
 
 
 def score(task: Task, items: list, replies: list[str], gold: list, pred: list, seed: int = 0,
-          reasoning: bool = True) -> dict:
+          reasoning: bool = True, thinking: bool = True) -> dict:
     """Format and no-parse rates, the task's own metrics, and (with `reasoning`) reasoning
     metrics where a gold reasoning exists; each as [value, low, high] with a 95% interval:
     Wilson for proportions of cases, bootstrap for the rest."""
-    result = {"format_rate": rate(task.format_ok(r) for r in replies),
+    # Thinking off, the prompt wrote the empty think block: the reply is read after it
+    written = [EMPTY_THINK_BLOCK + r for r in replies] if task.think_block and not thinking else replies
+    result = {"format_rate": rate(task.format_ok(r) for r in written),
               "no_parse": rate(p is None for p in pred),
               **task.scores(items, replies, gold, pred, seed)}
     if reasoning and task.reference is not None:

@@ -44,7 +44,7 @@ class GrpoRecipe:
     max_completion_length: int
     temperature: float = 1.0
     min_p: float = 0.0  # 0: sample the policy uncut; the pocket model needs 0.1 (notebook 05)
-    beta: float = 0.0  # KL to the reference; TRL's reference for a PEFT model is the adapter-free base
+    beta: float = 0.0  # KL to a reference; above 0, TRL 1.16 copies a PEFT model's adapter as the frozen reference
     grad_accum: int = 1
     scheduler: str = "linear"  # TRL's default decay to 0; "constant" to compare with PPO's fixed rate
 
@@ -134,7 +134,7 @@ def first_rule(case) -> str | None:
     """The first ESI rule the reward checks that `case` triggers, or None."""
     from medlab.rewards import triggered_rules
 
-    rules = triggered_rules(case.narrative, case.level)
+    rules = triggered_rules(case.narrative, case.level, getattr(case, "pain_text", ""))
     return rules[0] if rules else None
 
 
@@ -202,7 +202,9 @@ def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: in
         per_device_train_batch_size=recipe.num_generations * recipe.prompts_per_step,
         gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.steps,
         max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
-        min_p=recipe.min_p or None, top_k=0, beta=recipe.beta, loss_type="dapo", scale_rewards="group",
+        min_p=recipe.min_p or None, top_k=0, beta=recipe.beta, loss_type="dapo",
+        scale_rewards="batch",  # a group's small differences stay small (06 explains)
+        disable_dropout=True,  # sampling and the update see one policy
         learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler, reward_weights=reward_weights,
         fp16=precision == "fp16", bf16=precision == "bf16",
         gradient_checkpointing=profile.gradient_checkpointing, optim=profile.optim,

@@ -9,6 +9,7 @@ Introduced in notebooks/00_setup.ipynb.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -136,6 +137,19 @@ def keep_4bit_layers_trainable(model) -> None:
 
 def load_model_and_tokenizer(model_id: str, profile: Profile):
     return load_model(model_id, profile), load_tokenizer(model_id)
+
+
+def judge_profile(profile: Profile) -> Profile:
+    """The profile the judge model loads with: `profile`, computing in fp32 where it would
+    compute in fp16. Qwen2 models, the 1.5B included, overflow in fp16 into NaN scores and "!!!!"
+    replies on GPUs without bf16, a T4 among them (reported by Qwen's maintainers)."""
+    return replace(profile, precision="fp32") if precision_for(profile) == "fp16" else profile
+
+
+def load_judge(profile: Profile):
+    """The judge of 06's "LLM eval" reward (`profile.judge_model`) and its tokenizer, in
+    `judge_profile`'s precision."""
+    return load_model_and_tokenizer(profile.judge_model, judge_profile(profile))
 
 
 @torch.no_grad()

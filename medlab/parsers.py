@@ -39,9 +39,41 @@ def reasoning_span(text: str | None) -> str:
     return text.split("<answer>")[0].strip() if "<answer>" in text else ""
 
 
+# ---- the strict readers: what evaluation's format rate and the rewards both call well formed ----
+
+WELL_FORMED = re.compile(
+    r"\s*<think>((?:(?!</?think>|</?answer>).)*)</think>\s*<answer>((?:(?!</?think>|</?answer>).)*)</answer>\s*",
+    re.S | re.I)
+"""One think block, then one answer block, nothing else; neither holds another tag. The think
+block may be empty: with thinking off the prompt supplies an empty one."""
+
+
+def think_and_answer(reply: str | None) -> tuple[str, str] | None:
+    """The inside of the think and answer tags of a well-formed reply, else None.
+
+    >>> think_and_answer("<think> CT shows it </think>\\n<answer>Usually Appropriate</answer>")
+    ('CT shows it', 'Usually Appropriate')
+    >>> think_and_answer("<answer>Usually Appropriate</answer><think>x</think>") is None
+    True
+    """
+    match = WELL_FORMED.fullmatch(reply or "")
+    return None if match is None else (match.group(1).strip(), match.group(2).strip())
+
+
 def has_think_answer_format(text: str | None) -> bool:
-    """Exactly one think block followed by one answer block, as the GRPO format rewards ask."""
-    return bool(text) and re.fullmatch(r"\s*<think>.+?</think>\s*<answer>.+?</answer>\s*", text, re.S) is not None
+    """Exactly one think block followed by one answer block (`think_and_answer`), as the GRPO
+    format reward pays."""
+    return think_and_answer(text) is not None
+
+
+def answer_line(reply: str | None) -> str | None:
+    """What follows `Answer:` when the reply is exactly one such line, else None: the MCQ format.
+
+    >>> answer_line(" Answer: B "), answer_line("Answer: B\\nbecause"), answer_line("B")
+    ('B', None, None)
+    """
+    match = re.fullmatch(r"\s*answer\s*:[ \t]*([^\n]*?)\s*", reply or "", re.I)
+    return match.group(1) if match and match.group(1) else None
 
 
 MCQ_PATTERNS = [

@@ -30,6 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
@@ -37,7 +38,7 @@ from tqdm.auto import tqdm
 from medlab.env import training_peak_mb
 from medlab.generation import Sampling, cut_at_stop, end_token_ids, generate_ids, position_ids, render_prompts
 from medlab.runlog import write_json
-from medlab.training import recipe_key, upcast_trainable
+from medlab.training import disable_dropout, recipe_key, upcast_trainable
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,23 @@ class PPOConfig:
     temperature: float = 1.0  # the policy's distribution as it is: PPO's ratios are taken under it
     min_p: float = 0.0  # sampling only: cut tokens below min_p x the likeliest (see notebook 05)
 
+    def __post_init__(self):
+        if self.batch_size < MIN_WHITENED:
+            raise ValueError(
+                f"a PPO rollout of {self.batch_size} replies: advantages are whitened over the rollout, and over "
+                f"fewer than {MIN_WHITENED} a tie turns right answers' positive advantages negative. Sample at "
+                f"least {MIN_WHITENED} replies per rollout and keep small gradient steps with minibatch_size")
+        if self.batch_size % self.minibatch_size:
+            raise ValueError(f"minibatch_size {self.minibatch_size} does not divide batch_size {self.batch_size}")
+
     def key(self) -> str:
         return recipe_key(self)
+
+
+MIN_WHITENED = 8
+"""Fewest replies per rollout. Advantages are whitened (mean 0, spread 1) over a rollout; over
+two replies that both scored 1.0, raw advantages of +0.3 to +0.5 came out at -0.22 on average
+for one of them, tokens down to -1.95. TRL's PPO refused rollouts below 8; HuatuoGPT-o1's had 16."""
 
 
 # ---- the arithmetic, on tensors ----------------------------------------------------------------
@@ -321,6 +337,7 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
     """`steps` rollouts and updates on prompts drawn in a seeded order. Every step is logged to
     `log_path` (as the SFT monitor does); a checkpoint every `save_every` steps lets a crashed
     run resume where it stopped. Returns the log."""
+    disable_dropout(model)  # the update's probabilities must be the sampler's
     optimizer = torch.optim.AdamW([
         {"params": [p for p in model.parameters() if p.requires_grad], "lr": config.learning_rate},
         {"params": list(value_head.parameters()), "lr": config.value_learning_rate},
@@ -353,7 +370,7 @@ def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps
     state = {"step": step, "steps": steps, "log": log, "optimizer": optimizer.state_dict(),
              "value_head": value_head.state_dict(),
              "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
-             "rng": torch.get_rng_state()}
+             "rng": random_states()}
     torch.save(state, folder / "state.tmp")
     (folder / "state.tmp").replace(folder / "state.pt")  # never half a checkpoint
 
@@ -365,13 +382,34 @@ def resume(folder: Path, model, value_head, optimizer, steps: int) -> tuple[int,
     path = folder / "state.pt"
     if not path.exists():
         return 0, {}
-    state = torch.load(path, weights_only=False)
+    # weights_only: tensors and plain values only. A full unpickler would run whatever code a
+    # planted state.pt names (on Colab the folder lives on Google Drive).
+    state = torch.load(path, weights_only=True)
     if state.get("steps") != steps:
         print(f"a checkpoint of a {state.get('steps')}-step run in {folder}: this {steps}-step run starts afresh")
         return 0, {}
     model.load_state_dict(state["trainable"], strict=False)
     value_head.load_state_dict(state["value_head"])
     optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"])
+    restore_random_states(state["rng"])
     print(f"resuming from step {state['step']} ({path})")
     return state["step"], state["log"]
+
+
+def random_states() -> dict:
+    """Every random generator a run draws from: Python's, NumPy's, torch's on the CPU and on each
+    GPU (sampling on a GPU draws from the GPU's), as plain values `torch.load(weights_only=True)` reads."""
+    kind, keys, position, has_gauss, gauss = np.random.get_state()
+    return {"python": random.getstate(), "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), position,
+                                                   has_gauss, gauss],
+            "torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+
+
+def restore_random_states(states: dict) -> None:
+    """Put back what `random_states` saved, so a resumed run draws what the crashed one would have."""
+    random.setstate(states["python"])
+    kind, keys, position, has_gauss, gauss = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -72,7 +72,9 @@ def sft_recipe(task: str, profile: Profile) -> LoraRecipe:
 
 # ---- PPO -------------------------------------------------------------------------------------
 
-_PPO_T4 = PPOConfig(learning_rate=5e-7, batch_size=2, minibatch_size=2, ppo_epochs=2, kl_coef=0.03, clip=0.2,
+# MedLLM's gradient steps of 2 replies and lr 5e-7, with rollouts of 8 (whitening needs them:
+# `ppo.MIN_WHITENED`) and one pass over each: 2 passes over 500 questions are still 500 steps of 2
+_PPO_T4 = PPOConfig(learning_rate=5e-7, batch_size=8, minibatch_size=2, ppo_epochs=1, kl_coef=0.03, clip=0.2,
                     max_new_tokens=64)
 PPO_MCQ = {  # notebooks/05_ppo_mcq.ipynb: PPO on MedQA from the SFT adapter
     "tiny": PPOConfig(learning_rate=3e-4, value_learning_rate=1e-2, batch_size=32, minibatch_size=16, ppo_epochs=2,
@@ -146,7 +148,9 @@ GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four re
     "full": _GRPO_IMAGING_T4,
 }
 
-_GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=2e-7, num_generations=4, prompts_per_step=1, grad_accum=4, steps=300,
+# lr 1e-5, 06's for the same model and adapter: the card's 2e-7 refined an adapter GRPO had
+# already trained, and from an SFT warm start its 300 steps sum to ~1% of the SFT run's
+_GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=300,
                              max_completion_length=1024, temperature=1.0)
 GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without the rule bonuses
     # 3e-4: from a warm start that already discriminates, 1e-3 cost the greedy answer format

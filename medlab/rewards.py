@@ -19,6 +19,7 @@ from medlab import prompts
 from medlab.data.load.appropriateness import CATEGORIES
 from medlab.data.splits import normalize
 from medlab.generation import left_pad, position_ids
+from medlab.parsers import answer_line, think_and_answer
 
 RIGHT, WRONG, NO_ANSWER = 1.0, 0.1, 0.0
 """The MCQ reward of MedLLM and HuatuoGPT-o1: a wrong answer in a readable form still earns a
@@ -59,11 +60,12 @@ def mcq_reward(completions, answer, options, **kwargs) -> list[float]:
 
 
 def exact_choice(reply: str, options: dict[str, str]) -> str | None:
-    """The letter the reply names when it is exactly "Answer: <letter or option text>"."""
-    match = re.fullmatch(r"\s*answer\s*:\s*(.+?)\s*", reply, re.I | re.S)
-    if not match:
+    """The letter the reply names when it is exactly "Answer: <letter or option text>" (one
+    `parsers.answer_line`, the line evaluation's format rate reads too)."""
+    line = answer_line(reply)
+    if line is None:
         return None
-    said = normalize(match.group(1))
+    said = normalize(line)
     for letter, text in options.items():
         if said in (letter.lower(), normalize(text)):
             return letter
@@ -71,24 +73,6 @@ def exact_choice(reply: str, options: dict[str, str]) -> str | None:
 
 
 # ---- think / answer replies (imaging appropriateness, triage) -------------------------------------
-
-WELL_FORMED = re.compile(
-    r"\s*<think>((?:(?!</?think>|</?answer>).)*)</think>\s*<answer>((?:(?!</?think>|</?answer>).)*)</answer>\s*",
-    re.S | re.I)
-"""One think block, then one answer block, nothing else; neither holds another tag."""
-
-
-def think_and_answer(reply: str) -> tuple[str, str] | None:
-    """The inside of the think and answer tags of a well-formed reply, else None.
-
-    >>> think_and_answer("<think> CT shows it </think>\\n<answer>Usually Appropriate</answer>")
-    ('CT shows it', 'Usually Appropriate')
-    >>> think_and_answer("<answer>Usually Appropriate</answer><think>x</think>") is None
-    True
-    """
-    match = WELL_FORMED.fullmatch(reply)
-    return None if match is None else (match.group(1).strip(), match.group(2).strip())
-
 
 def format_reward(completions, **kwargs) -> list[float]:
     """1.0 for exactly one `<think>...</think>` followed by exactly one `<answer>...</answer>`
@@ -123,18 +107,36 @@ def chosen_category(reply: str) -> str | None:
     return said if said in {normalize(c) for c in CATEGORIES} else None
 
 
-def embedding_reward(completions, appropriateness, rationale, **kwargs) -> list[float]:
-    """The card's "custom embedding" reward: 0.0 unless the answer is right; then the cosine
-    similarity of the think block to the gold rationale (all-MiniLM-L6-v2), floored at 0.01 so
-    that a right answer always earns something. Pays for reasoning that says what the gold
-    reasoning says, but only on the way to the right answer."""
+def embedding_reward(completions, appropriateness, rationale, prompts, **kwargs) -> list[float]:
+    """The card's "custom embedding" reward, paying for what the reasoning adds to the prompt.
+
+    0.0 unless the answer is right. Then, with cosines of all-MiniLM-L6-v2 embeddings to the gold
+    rationale, (cos(think block) - cos(prompt)) / (1 - cos(prompt)): the share of the distance
+    the prompt left to the gold that the think block covers, floored at 0.01 so that a right
+    answer always earns something. The plain cosine paid for echoing the prompt ("For <scenario>,
+    <procedure>." earned 0.81 against 0.83 for real reasoning); measured on 40 test pairs, this
+    one pays 0.01 for a copy of the prompt and 0.03 for an echo of its scenario, against 1.0 for
+    the gold and 0.46 for another condition's rationale. `prompts` are what TRL passes: each a
+    conversation (its last user turn is read) or a string."""
     from medlab.metrics import embedding_cosine  # the embedder loads once, on first use
 
     replies = [completion_text(c) for c in completions]
     right = [bool(r) for r in appropriateness_answer_reward(replies, appropriateness)]
-    # clipped to [0.01, 1]: the cosine of a text with itself can come out a hair above 1 in float32
-    return score_think_blocks(replies, right, lambda idx, thinks: [
-        min(max(cosine, 0.01), 1.0) for cosine in embedding_cosine([rationale[i] for i in idx], thinks)])
+
+    def gains(idx: list[int], thinks: list[str]) -> list[float]:
+        golds = [rationale[i] for i in idx]
+        written = embedding_cosine(golds, thinks)
+        given = embedding_cosine(golds, [prompt_text(prompts[i]) for i in idx])
+        return [min(max((w - g) / max(1 - g, 1e-6), 0.01), 1.0) for w, g in zip(written, given, strict=True)]
+
+    return score_think_blocks(replies, right, gains)
+
+
+def prompt_text(prompt) -> str:
+    """The text a prompt asked: the last user turn of a conversation, or the string itself."""
+    if isinstance(prompt, str):
+        return prompt
+    return next(m["content"] for m in reversed(prompt) if m.get("role") == "user")
 
 
 def score_think_blocks(replies: list[str], eligible: list[bool], score) -> list[float]:
@@ -164,6 +166,7 @@ def audit_replies(item, other) -> dict[str, str]:
                                               "Usually Not Appropriate</answer>",
         "empty think": f"<think></think><answer>{gold}</answer>",
         "long think copied from the prompt": f"<think>{question * 3}</think><answer>{gold}</answer>",
+        "right, the scenario echoed": f"<think>For {item.variant}, {item.procedure}.</think><answer>{gold}</answer>",
         "right, unrelated reasoning": f"<think>{other.rationale}</think><answer>{gold}</answer>",
         "wrong, gold reasoning": f"<think>{item.rationale}</think><answer>{wrong}</answer>",
     }
@@ -184,40 +187,52 @@ half an exact answer, enough to decide between neighbouring levels, too little t
 level that is wrong by two (where the text and the gold level agree, as in the course's cases)."""
 PARSED_FLOOR = -1.9
 """A committed answer never earns as little as no answer, whatever rules it breaks."""
-TRIAGE_REPLY = re.compile(
-    r"\s*(?:<think>(?:(?!</?think>|</?answer>).)*</think>)?\s*<answer>\s*ESI\s*([1-5])\s*</answer>\s*", re.S | re.I)
-"""An optional think block (thinking off pre-fills an empty one in the prompt), then exactly
-`<answer>ESI n</answer>`."""
+ESI_ANSWER = re.compile(r"\s*ESI\s*([1-5])\s*", re.I)
+"""The inside of a triage answer block: exactly `ESI n`."""
 LIFE_SAVING_TEXT = re.compile(r"intubat|chest tube|central line", re.I)
 OPEN_INJURY_TEXT = re.compile(r"open fracture|penetrating", re.I)
-PAIN_SCORE = re.compile(r"\bpain\s+(\d+)\s*/\s*10\b", re.I)
+NEGATED = re.compile(r"\b(?:no|not|without|denies|never|non)\b[\s-]*(?:\w+[\s-]+){0,3}$", re.I)
+"""A negation cue up to three words before a rule's words: "no open fracture", "not intubated",
+"non-penetrating", "without a chest tube"."""
+IN_PLACE_BEFORE = re.compile(r"tunnel|indwelling|chronic|long-term|history of|for (?:chemo|dialysis|nutrition)", re.I)
+"""Words that make a line or tube part of the history, not an intervention done for this visit:
+"a tunneled central line for chemotherapy" says nothing about how sick the patient is now."""
+PAIN_FORMS = (
+    re.compile(r"\bpain(?:\s+score)?(?:\s+(?:of|is|was))?\s*[:=]?\s*(\d{1,2})\s*(?:/\s*10|out\s+of\s+10)", re.I),
+    re.compile(r"\b(\d{1,2})\s*(?:/\s*10|out\s+of\s+10)\s+pain\b", re.I),
+)
+"""Pain as triage notes write it: "Pain 8/10", "Pain: 8/10", "pain score 9/10", "pain 8 out of
+10", "8/10 pain"."""
 
 
 def triage_answer(reply: str) -> int | None:
-    """The ESI level of a reply that is exactly an (optional) think block and `<answer>ESI n</answer>`.
+    """The ESI level of a well-formed reply (`parsers.think_and_answer`, the reader evaluation's
+    format rate uses) whose answer block is exactly `ESI n`; else None.
 
-    >>> [triage_answer(r) for r in ["<think>x</think><answer>ESI 2</answer>", "<answer>esi 5</answer>",
-    ...                             "<answer>ESI 2 or 3</answer>", "ESI 2", "<answer>ESI 6</answer>"]]
-    [2, 5, None, None, None]
+    >>> [triage_answer(r) for r in ["<think>x</think><answer>ESI 2</answer>", "<think></think><answer>esi 5</answer>",
+    ...                             "<think>x</think><answer>ESI 2 or 3</answer>", "<answer>ESI 2</answer>"]]
+    [2, 5, None, None]
     """
-    match = TRIAGE_REPLY.fullmatch(reply)
+    parts = think_and_answer(reply)
+    match = ESI_ANSWER.fullmatch(parts[1]) if parts else None
     return None if match is None else int(match.group(1))
 
 
-def triage_reward(completions, level, narrative, rule_bonuses: bool = True, no_answer: float = TRIAGE_NO_ANSWER,
-                  **kwargs) -> list[float]:
+def triage_reward(completions, level, narrative, pain=None, rule_bonuses: bool = True,
+                  no_answer: float = TRIAGE_NO_ANSWER, **kwargs) -> list[float]:
     """The ESI system's reward, one float per reply.
 
     No answer in the exact format: `no_answer` (-2.0). Otherwise 1.0 for the gold level, less 0.4 per level of
     over-triage and 0.6 per level of under-triage. With `rule_bonuses`, three rules read from the
     case text add or take away 0.5 (`rule_adjustment`). A committed answer never earns -2.0 or less.
 
-    >>> triage_reward(["<answer>ESI 2</answer>", "<answer>ESI 1</answer>", "<answer>ESI 3</answer>", "no"],
-    ...               level=[2] * 4, narrative=["Pain 3/10."] * 4)
+    >>> replies = [f"<think>x</think><answer>ESI {n}</answer>" for n in (2, 1, 3)] + ["no"]
+    >>> triage_reward(replies, level=[2] * 4, narrative=["Pain 3/10."] * 4)
     [1.0, 0.6, 0.4, -2.0]
     """
     rewards = []
-    for completion, gold, text in zip(completions, level, narrative, strict=True):
+    pain = pain if pain is not None else [""] * len(level)  # each case's pain field, where the data has one
+    for completion, gold, text, pain_text in zip(completions, level, narrative, pain, strict=True):
         answer = triage_answer(completion_text(completion))
         if answer is None:
             rewards.append(no_answer)
@@ -225,7 +240,7 @@ def triage_reward(completions, level, narrative, rule_bonuses: bool = True, no_a
         distance = answer - gold  # > 0: less urgent than the gold, under-triage
         reward = TRIAGE_EXACT - (UNDER_STEP * distance if distance > 0 else OVER_STEP * -distance)
         if rule_bonuses:
-            reward += rule_adjustment(text, gold, answer)
+            reward += rule_adjustment(text, gold, answer, pain_text)
         rewards.append(round(max(reward, PARSED_FLOOR), 4))
     return rewards
 
@@ -240,31 +255,64 @@ LIFE_SAVING_RULE, OPEN_INJURY_RULE, SEVERE_PAIN_RULE = ("life-saving interventio
 """The three rules' names, as the rule probes (data/triage/rule_probes.jsonl) call them."""
 
 
-def triggered_rules(narrative: str, gold: int) -> list[str]:
+def triggered_rules(narrative: str, gold: int, pain: str = "") -> list[str]:
     """The rules a case's text (and, for pain, its gold level) triggers:
 
-    - an airway or line placed (`intubat`, `chest tube`, `central line`): the case is ESI 1;
+    - an airway or line placed for this visit (`intubat`, `chest tube`, `central line`): ESI 1;
     - an open injury (`open fracture`, `penetrating`): ESI 2 or more urgent;
     - pain of 7/10 or more in a case whose gold level is 2: it must not be sent to wait.
 
-    Plain text matching, as the ESI system's bonuses did: "no open fracture" triggers the rule
-    too. The course's cases never write such negations; check yours before trusting the bonus.
+    A mention that is negated ("no open fracture", "not intubated", "non-penetrating") triggers
+    nothing, nor does a line that belongs to the history ("a tunneled central line for
+    chemotherapy"). Pain is read from `pain`, the record's pain field (`TriageRecord.pain_text`),
+    where there is one, else from the narrative, in the forms of `PAIN_FORMS`.
 
     >>> triggered_rules("Intubated en route. Pain 8/10.", 2)
     ['life-saving intervention placed', 'severe pain']
+    >>> triggered_rules("No open fracture. Not intubated; alert. Non-penetrating trauma. 8/10 pain.", 3)
+    []
     """
     rules = []
-    if LIFE_SAVING_TEXT.search(narrative):
+    if mentioned(LIFE_SAVING_TEXT, narrative, history=True):
         rules.append(LIFE_SAVING_RULE)
-    if OPEN_INJURY_TEXT.search(narrative):
+    if mentioned(OPEN_INJURY_TEXT, narrative):
         rules.append(OPEN_INJURY_RULE)
-    pain = PAIN_SCORE.search(narrative)
-    if pain and int(pain.group(1)) >= 7 and gold == 2:
+    score = pain_score(pain) if pain_score(pain) is not None else pain_score(narrative)
+    if score is not None and score >= 7 and gold == 2:
         rules.append(SEVERE_PAIN_RULE)
     return rules
 
 
-def rule_adjustment(narrative: str, gold: int, answer: int) -> float:
+def mentioned(words: re.Pattern, text: str, history: bool = False) -> bool:
+    """Does `text` state `words` as a fact of this visit: a match not negated just before it,
+    and (with `history`) not in a sentence that puts it in the patient's history?"""
+    for sentence in re.split(r"(?<=[.;!?])\s+", text):
+        for match in words.finditer(sentence):
+            if NEGATED.search(sentence[:match.start()]):
+                continue
+            if history and IN_PLACE_BEFORE.search(sentence):
+                continue
+            return True
+    return False
+
+
+def pain_score(text: str | None) -> int | None:
+    """The pain score out of 10 a text states, or None; a bare number (a pain field) counts.
+
+    >>> [pain_score(t) for t in ["Pain: 8/10.", "8/10 pain", "pain score 9/10", "pain 8 out of 10", "7", "cannot"]]
+    [8, 8, 9, 8, 7, None]
+    """
+    text = (text or "").strip()
+    if re.fullmatch(r"\d{1,2}(?:\s*/\s*10)?", text):
+        return int(re.match(r"\d+", text).group())
+    for form in PAIN_FORMS:
+        match = form.search(text)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def rule_adjustment(narrative: str, gold: int, answer: int, pain: str = "") -> float:
     """+0.5 or -0.5 for each rule the case triggers (`triggered_rules`): ESI 1 for an airway or
     line placed, 1 or 2 for an open injury; the pain rule only takes away, from answers 3-5.
 
@@ -275,7 +323,8 @@ def rule_adjustment(narrative: str, gold: int, answer: int) -> float:
     """
     followed = {LIFE_SAVING_RULE: answer == 1, OPEN_INJURY_RULE: answer <= 2, SEVERE_PAIN_RULE: answer <= 2}
     bonus = {LIFE_SAVING_RULE: RULE_BONUS, OPEN_INJURY_RULE: RULE_BONUS, SEVERE_PAIN_RULE: 0.0}
-    return sum((bonus[rule] if followed[rule] else -RULE_BONUS for rule in triggered_rules(narrative, gold)), 0.0)
+    return sum((bonus[rule] if followed[rule] else -RULE_BONUS for rule in triggered_rules(narrative, gold, pain)),
+               0.0)
 
 
 # ---- an LLM judge --------------------------------------------------------------------------------
@@ -308,6 +357,10 @@ def judge_scores(model, tokenizer, references: list[str], written: list[str], ba
             logits = model(input_ids=ids, attention_mask=attention, position_ids=position_ids(attention),
                            logits_to_keep=1).logits[:, -1].float()
         probs = logits[:, digits].softmax(-1)  # the judge's belief over the ten scores only
+        if not torch.isfinite(probs).all():  # a NaN score would read as "prefers neither" and train on noise
+            raise FloatingPointError(
+                f"the judge gave non-finite scores to pairs {start}-{start + len(rows) - 1}: its arithmetic "
+                "overflowed. Load it with medlab.models.load_judge, which computes in fp32 where the GPU has no bf16")
         scores += (probs @ torch.arange(10.0, device=probs.device) / 9).tolist()
     return scores
 

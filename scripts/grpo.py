@@ -48,9 +48,9 @@ def imaging_rewards(names: list[str], profile) -> list:
     """06's reward functions by name; the judge is loaded only for the run that uses it."""
     rewards = {"format": format_reward, "answer": appropriateness_answer_reward, "embedding": embedding_reward}
     if "judge" in names:
-        from medlab.models import load_model_and_tokenizer
+        from medlab.models import load_judge
 
-        judge, judge_tokenizer = load_model_and_tokenizer(profile.judge_model, profile)
+        judge, judge_tokenizer = load_judge(profile)
         rewards["judge"] = make_judge_reward(judge.eval(), judge_tokenizer)
     return [rewards[name] for name in names]
 

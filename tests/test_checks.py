@@ -233,7 +233,8 @@ def test_evaluate_records_the_majority_policy(monkeypatch, eval_sets):
 
     monkeypatch.setattr("medlab.evaluation.generate", fake_generate)
     monkeypatch.setattr("medlab.evaluation.count_new_tokens", lambda tokenizer, replies: 1)
-    result = evaluate(None, None, "triage", items, load_profile("tiny"), "fake", enable_thinking=False)
+    result = evaluate(None, None, "triage", items, load_profile("tiny"), "fake", enable_thinking=False,
+                      keep=False)
     assert {"n", "seconds", "enable_thinking", "tokens_per_second", "confusion"} <= set(result.extras)
     assert result.extras["majority"]["label"] == level and result.extras["labels_predicted"] == 1
     assert result.extras["enable_thinking"] is False
@@ -250,3 +251,11 @@ def test_results_table_shows_the_majority_and_survives_older_results(eval_sets):
     assert list(table["majority"]) == [round(new["extras"]["majority"]["accuracy"], 3), None]
     assert list(table["labels predicted"]) == ["3 of 3", None]
     assert table.loc[0, "value"] == 1.0
+
+
+def test_rl_stops_before_it_starts_from_replies_that_earn_nothing():
+    from medlab.checks import NothingToLearnFrom, require_answers
+
+    require_answers(0.2, "sft_mcq")
+    with pytest.raises(NothingToLearnFrom, match="only 5% of sft_mcq's sampled replies earn a reward"):
+        require_answers(0.05, "sft_mcq")

@@ -59,6 +59,35 @@ def test_grpo_config_turns_a_recipe_into_trl_fields(tmp_path):
     assert (args.min_p, args.top_k, args.beta, args.learning_rate) == (0.1, 0, 0.0, 1e-3)
     assert args.use_cpu and not args.fp16 and not args.bf16 and args.seed == 3
     assert grpo_config(GrpoRecipe(1e-5, 4, 1, 100, 768), load_profile("tiny"), tmp_path, 0).min_p is None  # uncut
+    assert args.scale_rewards == "batch"  # a group of near-equal continuous scores stays near 0 (06)
+    assert args.disable_dropout  # t4's adapters have dropout 0.05: the sampler and the update must be one policy
+
+
+def test_with_beta_above_zero_the_reference_is_the_warm_start_not_the_base(small_model, tmp_path):
+    """What the course says about `beta`: TRL 1.16 copies a PEFT model's adapter as a frozen
+    "ref" adapter, so a KL term would anchor RL to the warm start."""
+    from trl import GRPOTrainer
+
+    torch.manual_seed(0)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():  # a warm start: B is no longer zero, so the adapter changes the model
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
+    args = GRPOConfig(num_generations=4, per_device_train_batch_size=4, max_steps=1, max_completion_length=4,
+                      beta=0.1, **run_settings(load_profile("tiny"), tmp_path, seed=0, count_tokens=False))
+    rows = [{"prompt": [{"role": "user", "content": "Fever."}]}]
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    trainer = GRPOTrainer(model=model, args=args, reward_funcs=[pays_for_brevity],
+                          processing_class=AutoTokenizer.from_pretrained(small_model),
+                          train_dataset=Dataset.from_list(rows))
+    params = dict(trainer.model.named_parameters())
+    copies = {name: name.replace(".default.", ".ref.") for name in params if ".default." in name}
+    assert copies and all(torch.equal(params[name], params[ref]) for name, ref in copies.items())
+    assert not any(params[ref].requires_grad for ref in copies.values())
 
 
 class SavesSeen(TrainerCallback):

@@ -75,7 +75,45 @@ def test_spans_and_format():
     assert answer_span(tagged) == "ESI 1" and reasoning_span(tagged) == "step A"
     assert answer_span("<answer>ESI 2") == "ESI 2"  # cut off before the closing tag
     assert has_think_answer_format(tagged)
-    assert not has_think_answer_format("<answer>ESI 1</answer>")
+    assert not has_think_answer_format("<answer>ESI 1</answer>")  # thinking on: the think block is the reply's
     assert not has_think_answer_format("<think>a</think><answer>1</answer> and more text")
     assert not has_think_answer_format("") and not has_think_answer_format(None)
     assert reasoning_span("no tags") == "" and reasoning_span("why <answer>2</answer>") == "why"
+
+
+SIMPLE_REPLIES = ["<think>a</think><answer>ESI 2</answer>", "<think></think><answer>ESI 2</answer>",
+                  "<think>a</think><answer>ESI 2</answer><answer>ESI 3</answer>",
+                  "<THINK>a</THINK><ANSWER>ESI 2</ANSWER>", "<think>a<think>b</think></think><answer>ESI 2</answer>",
+                  "<answer>ESI 2</answer>", "ESI 2"]
+
+
+def test_evaluation_and_the_rewards_agree_on_what_is_well_formed():
+    from medlab.evaluation import TASKS
+    from medlab.rewards import format_reward, triage_reward
+
+    for task in ("triage", "imaging"):
+        assert [TASKS[task].format_ok(r) for r in SIMPLE_REPLIES] == [f == 1.0 for f in format_reward(SIMPLE_REPLIES)]
+    paid = triage_reward(SIMPLE_REPLIES, level=[2] * 7, narrative=["Cough."] * 7)
+    assert [p != -2.0 for p in paid] == [TASKS["triage"].format_ok(r) for r in SIMPLE_REPLIES]
+
+
+def test_a_thinking_off_reply_is_read_after_the_prompts_empty_think_block():
+    from types import SimpleNamespace
+
+    from medlab.evaluation import evaluate_replies
+
+    items = [SimpleNamespace(level=2, trail=[])] * 2
+    off = evaluate_replies("triage", items, ["<answer>ESI 2</answer>"] * 2, "off", thinking=False)
+    on = evaluate_replies("triage", items, ["<answer>ESI 2</answer>"] * 2, "on")
+    assert off.metrics["format_rate"][0] == 1.0 and on.metrics["format_rate"][0] == 0.0
+
+
+def test_the_mcq_format_and_the_mcq_reward_read_one_answer_line():
+    from medlab.evaluation import answer_line_format
+    from medlab.rewards import mcq_reward
+
+    options = {"A": "Aspirin", "B": "Heparin", "C": "Observation", "D": "Surgery"}
+    replies = ["Answer: B", " answer:heparin ", "Answer: B\nbecause", "Answer:", "B", "Answer: E"]
+    paid = mcq_reward(replies, answer=["B"] * 6, options=[options] * 6)
+    assert [answer_line_format(r) for r in replies] == [True, True, False, False, False, True]
+    assert paid == [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]  # "Answer: E" keeps the format and names no option

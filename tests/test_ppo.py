@@ -1,9 +1,11 @@
 """PPO's arithmetic on hand-computed numbers, and a run that must raise the reward."""
 
 import math
+import pickle
 
 import pytest
 import torch
+from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from medlab.ppo import (
@@ -100,6 +102,22 @@ def test_ppo_raises_the_reward_of_a_one_token_task(small_model, tmp_path):
     assert all(math.isfinite(v) for key in ("policy_loss", "value_loss", "kl") for v in log[key])
 
 
+def test_adapter_dropout_does_not_reach_the_update(small_model, tmp_path):
+    """At a learning rate of 0 the policy that updates is the one that sampled: every ratio is 1."""
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=8, lora_alpha=16, lora_dropout=0.5, target_modules=["q_proj", "v_proj"]))
+    config = PPOConfig(learning_rate=0.0, value_learning_rate=0.0, batch_size=8, minibatch_size=8, ppo_epochs=1,
+                       max_new_tokens=6)
+    log = train_ppo(model, ValueHead(model.config.hidden_size), tokenizer, [[{"role": "user", "content": "Hi"}]] * 8,
+                    {}, lambda completions, **kw: [float(len(c) % 2) for c in completions], config, steps=1,
+                    log_path=tmp_path / "log.json", checkpoints=tmp_path / "ckpt")
+    assert log["approx_kl"][0] < 1e-9 and log["clip_fraction"][0] == 0.0, log
+
+
 def rarely_picked_word(model, tokenizer, conversation) -> str:
     """A plain word the model picks as its first token with probability between 2% and 20%."""
     prompt = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
@@ -132,7 +150,7 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
             raise KeyboardInterrupt("simulated crash")
         return [float(len(c) % 2) for c in completions]
 
-    config = PPOConfig(batch_size=4, minibatch_size=4, ppo_epochs=1, max_new_tokens=4)
+    config = PPOConfig(batch_size=8, minibatch_size=4, ppo_epochs=1, max_new_tokens=4)
     args = dict(tokenizer=tokenizer, conversations=[[{"role": "user", "content": "Hi"}]] * 4, columns={},
                 reward_fn=crashes_on_third_step, config=config, steps=4, log_path=tmp_path / "log.json",
                 checkpoints=tmp_path / "ckpt", save_every=2)
@@ -150,6 +168,38 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
     log = train_ppo(*fresh(), **{**args, "steps": 3})
     assert log["step"] == [1, 2, 3]
     assert len(calls) == 3 + 3, "a 3-step run should start afresh, not continue the 4-step run's checkpoint"
+
+
+def test_a_resumed_run_draws_the_random_numbers_the_crashed_one_would_have(tmp_path):
+    import random
+
+    import numpy as np
+
+    from medlab.ppo import resume, save_checkpoint
+
+    model, value_head = nn.Linear(2, 2), ValueHead(2)
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(value_head.parameters()))
+    save_checkpoint(tmp_path, model, value_head, optimizer, step=2, steps=4, log={"step": [1, 2]})
+    draws = lambda: (random.random(), float(np.random.rand()), float(torch.rand(1)))  # noqa: E731
+    expected = draws()
+    draws()  # the crashed run drew on; the resumed one must not start from there
+    assert resume(tmp_path, model, value_head, optimizer, steps=4)[0] == 2
+    assert draws() == expected
+
+
+class RunsCode:
+    def __reduce__(self):
+        return (print, ("a planted checkpoint ran code",))
+
+
+def test_a_planted_checkpoint_is_refused_not_run(tmp_path, capsys):
+    from medlab.ppo import resume
+
+    torch.save({"steps": 4, "step": 2, "payload": RunsCode()}, tmp_path / "state.pt")
+    model = nn.Linear(2, 2)
+    with pytest.raises(pickle.UnpicklingError):
+        resume(tmp_path, model, ValueHead(2), torch.optim.AdamW(model.parameters()), steps=4)
+    assert "ran code" not in capsys.readouterr().out
 
 
 def test_the_update_scores_replies_exactly_as_generation_sampled_them(small_model):

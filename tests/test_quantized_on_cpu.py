@@ -181,7 +181,7 @@ def test_ppo_on_a_4bit_base_moves_the_policy_adapter(small_model, scratch_course
     model = load_policy_and_reference(prepare_base(base, profile), str(scratch_course / "sft"))
     value_head = ValueHead(model.config.hidden_size)
     before = adapter_weights(model)
-    config = PPOConfig(learning_rate=1e-3, batch_size=4, minibatch_size=4, ppo_epochs=1, max_new_tokens=12)
+    config = PPOConfig(learning_rate=1e-3, batch_size=8, minibatch_size=4, ppo_epochs=1, max_new_tokens=12)
     log = train_ppo(model, value_head, tokenizer, medqa_conversations(8, with_answer=False), {}, reply_length,
                     config, steps=3, log_path=scratch_course / "ppo.json", checkpoints=scratch_course / "ppo")
     assert moved(before, model) == set(before), "every policy adapter tensor should train"

@@ -7,6 +7,7 @@ learn to write and check what it pays before any training trusts it.
 import pytest
 import torch
 
+from medlab import prompts
 from medlab.data import sources
 from medlab.profiles import load_profile
 from medlab.rewards import (
@@ -32,7 +33,8 @@ def case():
 
 def pay(reward, replies: dict[str, str], item, **extra) -> dict[str, float]:
     n = len(replies)
-    paid = reward(prompts=[None] * n, completions=list(replies.values()), completion_ids=[None] * n,
+    asked = [prompts.imaging_messages(item, citations=True)] * n  # what TRL passes as `prompts`
+    paid = reward(prompts=asked, completions=list(replies.values()), completion_ids=[None] * n,
                   appropriateness=[item.appropriateness] * n, rationale=[item.rationale] * n, **extra)
     return dict(zip(replies, paid, strict=True))
 
@@ -41,7 +43,8 @@ def test_only_well_formed_replies_earn_format_credit(case):
     paid = pay(format_reward, audit_replies(*case), case[0])
     assert {name for name, value in paid.items() if value == 1.0} == {
         "right, well formed", "all three categories in one answer", "empty think",
-        "long think copied from the prompt", "right, unrelated reasoning", "wrong, gold reasoning"}
+        "long think copied from the prompt", "right, the scenario echoed", "right, unrelated reasoning",
+        "wrong, gold reasoning"}
 
 
 def test_stuffed_and_malformed_replies_earn_no_answer_credit(case):
@@ -70,6 +73,12 @@ def test_the_embedding_reward_pays_gold_reasoning_above_unrelated_and_nothing_fo
     assert all(0 <= value <= 1 for value in paid.values())
 
 
+def test_the_embedding_reward_pays_almost_nothing_for_echoing_the_prompt(case):
+    paid = pay(embedding_reward, audit_replies(*case), case[0])
+    assert paid["right, the scenario echoed"] < 0.1 and paid["long think copied from the prompt"] < 0.1
+    assert paid["right, well formed"] > 5 * max(paid["right, the scenario echoed"], 0.01)
+
+
 class DigitJudge(torch.nn.Module):
     """A judge whose next token, whatever it reads, is the digit `favourite` (with a little of
     `runner_up`): what the score reader does with known probabilities."""
@@ -95,6 +104,35 @@ def test_the_judge_score_is_the_expected_digit_over_nine(small_model):
     judge = DigitJudge(digit_token_ids(tokenizer), favourite=9, runner_up=1)
     scores = judge_scores(judge, tokenizer, ["a reference"] * 3, ["one", "two", "three"], batch_size=2)
     assert scores == pytest.approx([(0.75 * 9 + 0.25 * 1) / 9] * 3)
+
+
+class OverflowingJudge(DigitJudge):
+    """A judge whose fp16 arithmetic overflowed: NaN logits, as Qwen2 models give on a T4."""
+
+    def __call__(self, input_ids, **kwargs):
+        output = super().__call__(input_ids, **kwargs)
+        output.logits[1:] = float("nan")  # the second row of the batch overflowed
+        return output
+
+
+def test_a_judge_that_overflows_stops_instead_of_scoring_nan(small_model):
+    from transformers import AutoTokenizer
+
+    from medlab.rewards import digit_token_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    judge = OverflowingJudge(digit_token_ids(tokenizer), favourite=9, runner_up=1)
+    with pytest.raises(FloatingPointError, match="load_judge"):
+        judge_scores(judge, tokenizer, ["a reference"] * 2, ["one", "two"], batch_size=2)
+
+
+@pytest.mark.parametrize(("computes", "judge_computes"), [("fp16", "fp32"), ("bf16", "bf16"), ("fp32", "fp32")])
+def test_the_judge_never_computes_in_fp16(monkeypatch, computes, judge_computes):
+    from medlab import models
+
+    monkeypatch.setattr(models, "precision_for", lambda profile: profile.precision if profile.precision != "auto"
+                        else computes)  # a T4 turns "auto" into fp16, an A100 into bf16
+    assert models.precision_for(models.judge_profile(load_profile("t4"))) == judge_computes
 
 
 def test_the_judge_reward_pays_nothing_for_a_malformed_reply(small_model, case):
@@ -178,3 +216,42 @@ def test_the_pain_rule_needs_gold_level_two_and_seven_or_more():
     assert triage_pay([answer(3)], 3, "Pain 9/10.") == triage_pay([answer(3)], 3, NEUTRAL)
     assert triage_pay([answer(3)], 2, "Pain 6/10.") == triage_pay([answer(3)], 2, NEUTRAL)
     assert triage_pay([answer(3)], 2, "Pain 7/10.")[0] == pytest.approx(triage_pay([answer(3)], 2, NEUTRAL)[0] - 0.5)
+
+
+@pytest.mark.parametrize(("narrative", "gold", "answer"), [
+    ("A fall. No open fracture on exam. Pain 5/10.", 4, 2),
+    ("Syncope at work. Not intubated; alert and talking.", 3, 1),
+    ("Fever. She has a tunneled central line for chemotherapy.", 2, 1),
+    ("Non-penetrating blunt trauma to the flank.", 3, 2),
+])
+def test_a_negated_or_historical_mention_pays_no_bonus(narrative, gold, answer):
+    """The audit's cases: each text names a rule's words without the rule applying, and the
+    bonus used to prefer a wrong level over the gold."""
+    from medlab.rewards import triggered_rules
+
+    assert triggered_rules(narrative, gold) == []
+    with_bonus, plain = (paid_for([answer, gold], gold, narrative, bonuses) for bonuses in (True, False))
+    assert with_bonus == plain and with_bonus[1] > with_bonus[0]  # the gold is preferred, bonus or not
+
+
+@pytest.mark.parametrize("pain", ["Pain: 8/10.", "8/10 pain.", "Pain score 9/10.", "Pain 8 out of 10."])
+def test_every_written_form_of_severe_pain_triggers_the_pain_rule(pain):
+    from medlab.rewards import SEVERE_PAIN_RULE, triggered_rules
+
+    assert triggered_rules(f"Chest pain radiating to the jaw. {pain}", 2) == [SEVERE_PAIN_RULE]
+
+
+def test_the_pain_field_is_read_before_the_narrative():
+    from medlab.rewards import SEVERE_PAIN_RULE, triage_reward, triggered_rules
+
+    assert triggered_rules("Chest pain. Pain cannot be assessed.", 2, pain="8") == [SEVERE_PAIN_RULE]
+    replies = ["<think>x</think><answer>ESI 3</answer>"]
+    assert triage_reward(replies, level=[2], narrative=["Chest pain."], pain=["9"]) == pytest.approx([0.4 - 0.5])
+
+
+def paid_for(answers, gold, narrative, bonuses):
+    from medlab.rewards import triage_reward
+
+    replies = [f"<think>x</think><answer>ESI {n}</answer>" for n in answers]
+    return triage_reward(replies, level=[gold] * len(replies), narrative=[narrative] * len(replies),
+                         rule_bonuses=bonuses)
