@@ -203,7 +203,7 @@ def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: in
         gradient_accumulation_steps=recipe.grad_accum, max_steps=recipe.steps,
         max_completion_length=recipe.max_completion_length, temperature=recipe.temperature,
         min_p=recipe.min_p or None, top_k=0, beta=recipe.beta, loss_type="dapo",
-        scale_rewards="batch",  # a group's small differences stay small (06 explains)
+        scale_rewards="none",  # advantages in the reward's own units: small differences stay small (06)
         disable_dropout=True,  # sampling and the update see one policy
         learning_rate=recipe.learning_rate, lr_scheduler_type=recipe.scheduler, reward_weights=reward_weights,
         fp16=precision == "fp16", bf16=precision == "bf16",

@@ -29,7 +29,7 @@ MEDLLM = LoraRecipe(r=16, alpha=8, dropout=0.05, targets=("q_proj", "k_proj"), l
                     batch_size=1, grad_accum=8)
 
 SFT_MCQ = {  # notebooks/03_sft_mcq.ipynb: MedQA answers on the large model
-    "tiny": LoraRecipe(r=16, alpha=8, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=5,
+    "tiny": LoraRecipe(r=16, alpha=8, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=4,
                        batch_size=8, grad_accum=1),
     "t4": replace(MEDLLM, max_steps=150),  # fits a free Colab session
     "full": MEDLLM,
@@ -142,7 +142,7 @@ _GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per
 GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four reward designs
     # 3e-4: the warm start reads the evidence already, and at 1e-3 eight steps cost the evidence
     # variants held-out macro-F1 (1.00 -> 0.42-0.85, measured): from a strong start, RL's risk is damage
-    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=8, max_completion_length=96,
+    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=6, max_completion_length=96,
                        temperature=1.0, min_p=0.1),
     "t4": _GRPO_IMAGING_T4,
     "full": _GRPO_IMAGING_T4,
@@ -155,7 +155,7 @@ _GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_
 GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without the rule bonuses
     # 3e-4: from a warm start that already discriminates, 1e-3 cost the greedy answer format
     # (a quarter of held-out replies unparsed after 16 steps, measured)
-    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=16, max_completion_length=128,
+    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=12, max_completion_length=128,
                        temperature=1.0, min_p=0.1),
     "t4": _GRPO_TRIAGE_T4,
     "full": _GRPO_TRIAGE_T4,
