@@ -29,7 +29,7 @@ MEDLLM = LoraRecipe(r=16, alpha=8, dropout=0.05, targets=("q_proj", "k_proj"), l
                     batch_size=1, grad_accum=8)
 
 SFT_MCQ = {  # notebooks/03_sft_mcq.ipynb: MedQA answers on the large model
-    "tiny": LoraRecipe(r=16, alpha=8, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=4,
+    "tiny": LoraRecipe(r=16, alpha=8, dropout=0.0, targets=ALL_LINEAR, learning_rate=1e-2, epochs=5,
                        batch_size=8, grad_accum=1),
     "t4": replace(MEDLLM, max_steps=150),  # fits a free Colab session
     "full": MEDLLM,
