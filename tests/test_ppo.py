@@ -110,6 +110,10 @@ def test_adapter_dropout_does_not_reach_the_update(small_model, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(small_model)
     model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
                            LoraConfig(r=8, lora_alpha=16, lora_dropout=0.5, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():  # a trained adapter: with B still zero, dropout on A's input changes nothing
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.1)
     config = PPOConfig(learning_rate=0.0, value_learning_rate=0.0, batch_size=8, minibatch_size=8, ppo_epochs=1,
                        max_new_tokens=6)
     log = train_ppo(model, ValueHead(model.config.hidden_size), tokenizer, [[{"role": "user", "content": "Hi"}]] * 8,
