@@ -168,7 +168,7 @@ def test_evaluate_generates_with_the_profiles_budget(monkeypatch):
     monkeypatch.setattr("medlab.evaluation.generate", fake_generate)
     monkeypatch.setattr("medlab.evaluation.count_new_tokens", lambda tokenizer, replies: 1)
     items = sources.eval_sets(load_profile("tiny"), tasks=("triage",))["triage"][:4]
-    evaluate(None, None, "triage", items, load_profile("t4"), "base")
+    evaluate(None, None, "triage", items, load_profile("t4"), "base", keep=False)
     assert seen["max_new_tokens"] == token_budget(TASKS["triage"], load_profile("t4")) > 160
 
 
