@@ -106,16 +106,6 @@ def upcast_trainable(model) -> int:
     return cast
 
 
-def disable_dropout(model) -> None:
-    """Dropout off for good (`p = 0`) without `eval()`, which would also switch gradient
-    checkpointing off. RL needs it off: the ratio of the policy's probability now to the one it
-    sampled with must be 1 before any update, and dropout makes it noise (LoRA's 0.05 gave
-    ratios of 0.74-1.35 at a learning rate of 0). TRL's GRPO does this with `disable_dropout`."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-
-
 class Float32Adapter(TrainerCallback):
     """Casts the trainable weights back to float32 once the trainer is built.
 
