@@ -192,8 +192,8 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
 
 def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: int, report_to: str = "none",
                 reward_weights: list[float] | None = None):
-    """TRL's `GRPOConfig` for `recipe` on `profile`: in one call what notebooks 06 and 07 build
-    field by field (06 explains each). `reward_weights`: one per reward function (None: all 1)."""
+    """TRL's `GRPOConfig` for `recipe` on `profile`: in one call what notebook 06 builds field by
+    field and explains; 05 and 07 call it. `reward_weights`: one per reward function (None: all 1)."""
     from trl import GRPOConfig
 
     precision = precision_for(profile)
