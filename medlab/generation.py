@@ -10,6 +10,7 @@ Introduced in notebooks/02_baseline.ipynb.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import torch
@@ -126,9 +127,51 @@ def run_round(model, tokenizer, tokens, replies, active, length, sampling, batch
 def generate_ids(model, tokenizer, rows: list[list[int]], sampling: Sampling) -> list[list[int]]:
     """One left-padded batch through `model.generate`; the new token ids of each row."""
     input_ids, attention = left_pad(rows, tokenizer.pad_token_id, model.device)
-    output = model.generate(input_ids=input_ids, attention_mask=attention, **sampling.generate_kwargs(),
-                            pad_token_id=tokenizer.pad_token_id)
+    with lora_merged(model):
+        output = model.generate(input_ids=input_ids, attention_mask=attention, **sampling.generate_kwargs(),
+                                pad_token_id=tokenizer.pad_token_id)
     return output[:, input_ids.shape[1]:].tolist()
+
+
+@contextmanager
+def lora_merged(model):
+    """The active LoRA adapter added into its base weights while the block runs; afterwards
+    the base weights are copied back as they were, bit for bit.
+
+    An unmerged adapter costs every linear layer two extra small matrix products per token, and
+    generation is one token at a time: merged, the pocket model generates about a third faster
+    on a CPU. Merging only where it is exact to undo (float32 weights, not quantized): a
+    quantized or half-precision base would be rounded by merge and unmerge, so those run as
+    they are. The copy costs a second set of the adapted layers' weights, which only the
+    float32 models (the pocket model) need.
+    """
+    layers = exactly_mergeable(model)
+    saved = [layer.get_base_layer().weight.detach().clone() for layer in layers]
+    if layers:
+        model.merge_adapter()
+    try:
+        yield
+    finally:
+        if layers:
+            model.unmerge_adapter()
+            with torch.no_grad():
+                for layer, weight in zip(layers, saved, strict=True):
+                    layer.get_base_layer().weight.copy_(weight)
+
+
+def exactly_mergeable(model) -> list:
+    """The LoRA layers of `model` to merge for generation: all of them when every base layer is
+    a plain float32 `Linear` and the adapter is switched on; none otherwise (no adapter, a
+    quantized or half-precision base, an adapter switched off, a layer already merged)."""
+    if not hasattr(model, "merge_adapter"):
+        return []
+    from peft.tuners.lora import LoraLayer
+
+    layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
+    usable = all(type(layer.get_base_layer()) is torch.nn.Linear
+                 and layer.get_base_layer().weight.dtype == torch.float32
+                 and not layer.disable_adapters and not layer.merged for layer in layers)
+    return layers if usable else []
 
 
 def left_pad(rows: list[list[int]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,19 +65,26 @@ def macro_prf(gold: Sequence, pred: Sequence, labels: Sequence) -> dict[str, flo
     """Macro precision, recall and F1 over `labels`; a no-parse is a wrong answer for its class.
 
     A class never predicted has precision 0, one never present has recall 0 (scikit-learn's
-    `zero_division=0`). Written in numpy because the bootstrap calls it thousands of times.
+    `zero_division=0`). Counted in one confusion matrix (`np.bincount`) because the bootstrap
+    calls it thousands of times.
+
+    >>> macro_prf(["a", "a", "b"], ["a", None, "a"], labels=["a", "b"])["recall"]
+    0.25
     """
-    gold, pred = np.asarray([str(g) for g in gold]), np.asarray([str(p) for p in pred])  # str: ESI numbers
-    scores = []
-    for label in (str(x) for x in labels):
-        hits = float(np.sum((gold == label) & (pred == label)))
-        predicted, present = float(np.sum(pred == label)), float(np.sum(gold == label))
-        precision = hits / predicted if predicted else 0.0
-        recall = hits / present if present else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        scores.append((precision, recall, f1))
-    p, r, f = np.mean(scores, axis=0) if scores else (0.0, 0.0, 0.0)
-    return {"precision": float(p), "recall": float(r), "f1": float(f)}
+    index = {str(label): i for i, label in enumerate(labels)}  # str: ESI numbers and their text alike
+    k = len(index)  # code k: anything outside `labels`, a no-parse included
+    if not k:
+        return {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    g = np.fromiter((index.get(str(x), k) for x in gold), dtype=np.int64, count=len(gold))
+    p = np.fromiter((index.get(str(x), k) for x in pred), dtype=np.int64, count=len(pred))
+    counts = np.bincount(g * (k + 1) + p, minlength=(k + 1) ** 2).reshape(k + 1, k + 1)
+    hits = np.diag(counts)[:k].astype(float)
+    predicted, present = counts[:, :k].sum(axis=0), counts[:k, :].sum(axis=1)
+    precision = np.divide(hits, predicted, out=np.zeros(k), where=predicted > 0)
+    recall = np.divide(hits, present, out=np.zeros(k), where=present > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros(k), where=total > 0)
+    return {"precision": float(precision.mean()), "recall": float(recall.mean()), "f1": float(f1.mean())}
 
 
 def confusion(gold: Sequence, pred: Sequence, labels: Sequence) -> np.ndarray:
@@ -194,10 +201,28 @@ def embedding_cosine(references: Sequence[str], predictions: Sequence[str]) -> l
     """Cosine similarity of each prediction to its reference (384-dim MiniLM embeddings)."""
     if not references:
         return []
-    model = embedder()
-    ref = model.encode(list(references), normalize_embeddings=True, show_progress_bar=False)
-    hyp = model.encode([p or "" for p in predictions], normalize_embeddings=True, show_progress_bar=False)
+    ref = embed(list(references))
+    hyp = embed([p or "" for p in predictions])
     return [float(x) for x in (ref * hyp).sum(axis=1)]
+
+
+_EMBEDDED: dict[str, np.ndarray] = {}  # text -> unit vector, kept for texts met again
+_EMBEDDED_MAX = 8192  # about 12 MB of vectors
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Unit-length MiniLM embeddings of `texts`, one row each, every distinct text encoded once.
+
+    A GRPO step scores four replies to each prompt against one gold rationale, so its golds and
+    prompts are mostly texts already seen: without the memory, the embedding reward encoded the
+    same long prompt dozens of times per step, as long as generating the replies took."""
+    new = [t for t in dict.fromkeys(texts) if t not in _EMBEDDED]
+    if new:
+        if len(_EMBEDDED) + len(new) > _EMBEDDED_MAX:
+            _EMBEDDED.clear()
+        vectors = embedder().encode(new, normalize_embeddings=True, show_progress_bar=False)
+        _EMBEDDED.update(zip(new, vectors, strict=True))
+    return np.stack([_EMBEDDED[t] for t in texts])
 
 
 # ---- DiReCT-style -------------------------------------------------------------------------------

@@ -77,3 +77,51 @@ def test_sampling_is_seeded(small_lm, eval_sets):
     first = generate(model, tokenizer, conversations, sampling)
     torch.manual_seed(3)
     assert generate(model, tokenizer, conversations, sampling) == first
+
+
+def lora_on(model, seed: int = 0):
+    """`model` (a fresh copy) with a LoRA adapter on every linear layer and a nonzero B, so the
+    adapter changes what the model says."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    peft_model = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.2)
+    return peft_model.eval()
+
+
+def test_generation_merges_the_adapter_and_gives_the_base_weights_back_bit_for_bit(small_lm, eval_sets,
+                                                                                    monkeypatch):
+    from contextlib import nullcontext
+
+    import medlab.generation as generation
+
+    model, tokenizer = small_lm
+    peft_model = lora_on(model)
+    conversations = [TASKS["triage"].messages(r) for r in eval_sets["triage"][:8]]
+    sampling = Sampling(max_new_tokens=24)
+    before = {name: p.detach().clone() for name, p in peft_model.state_dict().items()}
+    assert len(generation.exactly_mergeable(peft_model)) > 0  # float32 and plain Linear: merged
+
+    merged = generate(peft_model, tokenizer, conversations, sampling)
+    after = peft_model.state_dict()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    assert not any(layer.merged for layer in generation.exactly_mergeable(peft_model))
+
+    monkeypatch.setattr(generation, "lora_merged", lambda _: nullcontext())
+    assert generate(peft_model, tokenizer, conversations, sampling) == merged  # the same replies unmerged
+    with peft_model.disable_adapter():
+        assert generation.exactly_mergeable(peft_model) == []  # the base model's turn: nothing merged in
+
+
+def test_a_half_precision_or_adapter_free_model_is_not_merged(small_lm):
+    from medlab.generation import exactly_mergeable
+
+    model, _ = small_lm
+    assert exactly_mergeable(model) == []
+    assert exactly_mergeable(lora_on(model).to(torch.bfloat16)) == []

@@ -208,3 +208,23 @@ def test_majority_label_and_its_ties():
     assert {majority_label(list(rng.permutation(labels))) for _ in range(20)} == {"A"}  # whatever the order
     with pytest.raises(ValueError):
         majority_label([])
+
+
+def test_each_distinct_text_is_encoded_once_and_remembered(monkeypatch):
+    import medlab.metrics as metrics
+
+    encoded = []
+
+    class CountingEmbedder:
+        def encode(self, texts, **_):
+            encoded.extend(texts)
+            return np.array([[len(t), 1.0] for t in texts]) / np.hypot([len(t) for t in texts], 1.0)[:, None]
+
+    monkeypatch.setattr(metrics, "embedder", CountingEmbedder)
+    monkeypatch.setattr(metrics, "_EMBEDDED", {})
+    gold = ["a long prompt"] * 4 + ["another prompt"] * 4  # a GRPO step: four replies to each prompt
+    first = metrics.embedding_cosine(gold, ["x", "yy", "x", "zzz", "x", "yy", "w", "v"])
+    assert sorted(encoded) == sorted(["a long prompt", "another prompt", "x", "yy", "zzz", "w", "v"])
+    metrics.embedding_cosine(gold[:2], ["x", "new"])
+    assert encoded.count("a long prompt") == 1 and encoded[-1] == "new"  # the next step re-encodes nothing old
+    assert first[0] == first[2] and len(first) == 8
