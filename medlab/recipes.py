@@ -44,9 +44,9 @@ SFT_SMALL = {  # notebooks/04_sft_reasoning.ipynb: reasoning chains, and the GRP
     "tiny": {
         "reasoning": LoraRecipe(r=16, alpha=32, dropout=0.05, targets=ALL_LINEAR, learning_rate=5e-3, epochs=2,
                                 batch_size=2, grad_accum=1),
-        # 400 steps at 5e-3: at 1e-2 for 120 steps (240 cases x 2) the warm start answered one
+        # 300 steps at 5e-3: at 1e-2 for 120 steps (240 cases x 2) the warm start answered one
         # level to every held-out case; this one predicts all five (04's last cell checks it)
-        "triage": LoraRecipe(r=32, alpha=32, dropout=0.0, targets=ALL_LINEAR, learning_rate=5e-3, epochs=4,
+        "triage": LoraRecipe(r=32, alpha=32, dropout=0.0, targets=ALL_LINEAR, learning_rate=5e-3, epochs=3,
                              batch_size=4, grad_accum=1),
         # 120 steps at 5e-3 read the evidence line on three seeds; one epoch at 1e-2 did on one of three
         "imaging": LoraRecipe(r=32, alpha=32, dropout=0.0, targets=ALL_LINEAR, learning_rate=5e-3, epochs=2,
@@ -83,7 +83,7 @@ PPO_MCQ = {  # notebooks/05_ppo_mcq.ipynb: PPO on MedQA from the SFT adapter
     "full": _PPO_T4,
 }
 PPO_PASSES = 2  # MedLLM's passes over its questions
-TINY_PPO_STEPS = 30  # the pocket model's run: enough rollouts to see the reward rise, in about 40 s
+TINY_PPO_STEPS = 24  # the pocket model's run: enough rollouts to see the reward rise, in about 45 s
 
 
 def ppo_steps(profile: Profile, questions: int) -> int:
@@ -142,7 +142,7 @@ _GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per
 GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four reward designs
     # 3e-4: the warm start reads the evidence already, and at 1e-3 eight steps cost the evidence
     # variants held-out macro-F1 (1.00 -> 0.42-0.85, measured): from a strong start, RL's risk is damage
-    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=6, max_completion_length=96,
+    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=4, max_completion_length=96,
                        temperature=1.0, min_p=0.1),
     "t4": _GRPO_IMAGING_T4,
     "full": _GRPO_IMAGING_T4,
@@ -155,7 +155,7 @@ _GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_
 GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without the rule bonuses
     # 3e-4: from a warm start that already discriminates, 1e-3 cost the greedy answer format
     # (a quarter of held-out replies unparsed after 16 steps, measured)
-    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=12, max_completion_length=128,
+    "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=8, max_completion_length=128,
                        temperature=1.0, min_p=0.1),
     "t4": _GRPO_TRIAGE_T4,
     "full": _GRPO_TRIAGE_T4,

@@ -68,6 +68,42 @@ def sft_rows(conversations: list[list[dict]]) -> list[dict]:
     return [{"prompt": c[:-1], "completion": c[-1:]} for c in conversations]
 
 
+MAX_CUT_SHARE = 0.02  # a run that would cut more of its examples than this stops instead
+
+
+class TooLong(ValueError):
+    """Too many training examples longer than the profile's `max_seq_len`; says what to set."""
+
+
+def check_lengths(tokenizer, conversations: list[list[dict]], max_len: int, name: str,
+                  max_cut_share: float = MAX_CUT_SHARE) -> list[int]:
+    """The token count of each conversation as SFT reads it (chat template applied), checked
+    against `max_len`.
+
+    TRL cuts every longer example to `max_len` tokens without a word, and what it cuts is the
+    end: the reply the run is meant to teach. So the cut examples are counted and printed, and
+    when they are more than `max_cut_share` of the run, it stops and names the setting."""
+    lengths = [len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=False)) for c in conversations]
+    cut = sum(n > max_len for n in lengths)
+    if cut:
+        print(f"{name}: {cut} of {len(lengths)} examples are longer than max_seq_len={max_len} tokens (the longest "
+              f"{max(lengths)}); TRL cuts their replies short")
+        if cut > max_cut_share * len(lengths):
+            raise TooLong(f"{name}: {cut} of {len(lengths)} examples ({cut / len(lengths):.0%}) would lose the end "
+                          f"of their reply; raise the profile's max_seq_len (the longest needs {max(lengths)}), e.g. "
+                          f"--set max_seq_len={round_up(max(lengths), 256)}, or shorten the data")
+    return lengths
+
+
+def round_up(n: int, step: int) -> int:
+    """`n` rounded up to a multiple of `step`.
+
+    >>> round_up(1221, 256)
+    1280
+    """
+    return -(-n // step) * step
+
+
 # ---- model -----------------------------------------------------------------------------------
 
 def add_lora(model, recipe: LoraRecipe, profile: Profile):
@@ -257,6 +293,7 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     from datasets import Dataset
     from trl import SFTTrainer
 
+    check_lengths(tokenizer, conversations, profile.max_seq_len, info.name)
     checkpoints = checkpoint_dir(profile, info.name, recipe)
     monitor = TrainingMonitor(log_path(profile, info.name))
     trainer = SFTTrainer(

@@ -110,3 +110,17 @@ def test_a_step_cap_bounds_the_run(course, small_model):
     _, log = run_sft(model, tokenizer, conversations(40), profile, replace(RECIPE, max_steps=3),
                      AdapterInfo("capped", "pocket", ("medqa",), "test", "sft"))
     assert log["step"] == [1, 2, 3]  # 10 steps' worth of data, 3 taken
+
+
+def test_examples_longer_than_max_seq_len_are_counted_and_too_many_stop_the_run(small_model, capsys):
+    from medlab.training import TooLong, check_lengths
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    short = [{"role": "user", "content": "chest pain"}, {"role": "assistant", "content": "ESI 2"}]
+    long = [{"role": "user", "content": "chest pain " * 200}, {"role": "assistant", "content": "ESI 2"}]
+    lengths = check_lengths(tokenizer, [short] * 60, 100, "all short")
+    assert max(lengths) <= 100 and capsys.readouterr().out == ""
+    check_lengths(tokenizer, [short] * 60 + [long], 100, "one long")  # 1 of 61: counted, not stopped
+    assert "1 of 61 examples are longer than max_seq_len=100" in capsys.readouterr().out
+    with pytest.raises(TooLong, match=r"2 of 12 examples \(17%\).*--set max_seq_len="):
+        check_lengths(tokenizer, [short] * 10 + [long] * 2, 100, "two long")
