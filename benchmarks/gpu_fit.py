@@ -148,7 +148,7 @@ def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
     if case.kind == "sft":
         return run_sft_case(case, model_id, replace(recipes.sft_recipe(case.task, profile), max_steps=steps), profile)
     if case.kind == "ppo":
-        config = recipes.PPO_MCQ[profile.name]
+        config = recipes.ppo_recipe(profile)
         if dry_run:
             config = replace(config, max_new_tokens=16)
         return run_ppo_case(case, model_id, config, profile, steps)
@@ -166,7 +166,7 @@ def run_sft_case(case: Case, model_id: str, recipe, profile) -> dict:
     rows = filled_conversations(case.task, profile, tokenizer, recipe.max_steps * recipe.batch_size * recipe.grad_accum)
     info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="sft")
     started = time.time()
-    run_sft(model, tokenizer, rows, profile, recipe, info)
+    run_sft(model, tokenizer, rows, profile, recipe, info, max_cut_share=1.0)  # filled past max_seq_len on purpose
     return {"seconds_per_step": (time.time() - started) / recipe.max_steps, "weights": weight_format(model)}
 
 

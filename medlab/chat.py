@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from medlab.export import DEFAULT_CONTEXT
 from medlab.llama_build import system_info
 
 NOTICE = ("For learning only: this model was fine-tuned in a course and is not a medical device. "
@@ -185,7 +186,9 @@ def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=inp
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(prog="medlab-chat", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="a .gguf file (notebook 09 writes them)")
-    parser.add_argument("--n-ctx", type=int, default=0, help="context length in tokens (default 0: the model's own)")
+    parser.add_argument("--n-ctx", type=int, default=None,
+                        help=f"context length in tokens (default {DEFAULT_CONTEXT}, or the model's trained context if "
+                             "shorter); the conversation must fit in it")
     parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers to put on the GPU; -1 for all")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
     parser.add_argument("--max-tokens", type=int, default=256, help="longest reply in tokens")
@@ -204,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(highlight=False)  # no colouring of numbers inside replies
     try:
         llm = load_gguf(args.model, n_ctx=args.n_ctx, n_gpu_layers=args.n_gpu_layers, threads=args.threads)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, MemoryError) as error:
         console.print(f"[red]error:[/red] {escape(str(error))}")
         return 2
     logs = args.logs

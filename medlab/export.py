@@ -19,6 +19,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 from medlab.runlog import course_root
@@ -257,21 +258,103 @@ def quantize_gguf(source: Path, out_path: Path, kind: str = "q4_0") -> Path:
 
 # ---- running a GGUF file -----------------------------------------------------------------------
 
-def load_gguf(path: Path, n_ctx: int = 0, n_gpu_layers: int = 0, threads: int | None = None):
-    """A `llama_cpp.Llama` for `path` (`n_ctx` 0: the model's own context length), quiet, with a
-    one-line error for a missing or unreadable file."""
+DEFAULT_CONTEXT = 4096  # tokens: any course prompt with its longest reply budget, with room
+
+
+def load_gguf(path: Path, n_ctx: int | None = None, n_gpu_layers: int = 0, threads: int | None = None):
+    """A `llama_cpp.Llama` for `path` with a context of `n_ctx` tokens (None: `DEFAULT_CONTEXT`,
+    or the model's trained context where that is shorter), quiet, with a one-line error for a
+    missing or unreadable file or a context that does not fit in memory.
+
+    The context is always bounded: llama.cpp reads 0 as the model's trained context, 131,072
+    tokens for Llama 3.x, and allocates its whole KV cache up front (14 GiB for a 3B in f16, on
+    a Colab VM with about 12.7 GB of RAM). The KV cache's size is printed before it is allocated.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no model file at {path}: give the path of a .gguf file (notebook 09 writes them)")
+    if n_ctx is not None and n_ctx <= 0:
+        raise ValueError(f"a context of {n_ctx} tokens: give a positive length such as {DEFAULT_CONTEXT} (llama.cpp "
+                         "would read 0 as the model's trained context, 131,072 tokens for Llama 3.x)")
     import llama_cpp
     from llama_cpp._utils import suppress_stdout_stderr
 
+    metadata = gguf_metadata(path)
+    trained = metadata_int(metadata, "context_length")
+    n_ctx = n_ctx or min(DEFAULT_CONTEXT, trained)
+    need = kv_cache_bytes(metadata, n_ctx)
+    print(f"{path.name}: context {n_ctx:,} tokens of {trained:,} trained, KV cache {need / 2**30:.2f} GiB (f16)")
     try:
         with suppress_stdout_stderr(disable=False):  # llama.cpp's loading chatter, printed from C
             return llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=n_gpu_layers, n_threads=threads,
                                    verbose=False)
-    except ValueError as error:  # llama_cpp's way of saying the file did not load
+    except ValueError as error:  # llama_cpp's way of saying the model or its context did not load
+        if "llama_context" in str(error):
+            raise MemoryError(f"llama.cpp could not allocate a context of {n_ctx:,} tokens for {path.name} (a KV "
+                              f"cache of {need / 2**30:.2f} GiB): give a smaller n_ctx") from None
         raise ValueError(f"{path} is not a GGUF model llama.cpp can read ({error})") from None
+
+
+def gguf_metadata(path: Path) -> dict[str, str]:
+    """The GGUF file's key-value header, read with the vocabulary only (no weights, no context)."""
+    import llama_cpp
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    try:
+        with suppress_stdout_stderr(disable=False):
+            header = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    except ValueError as error:
+        raise ValueError(f"{path} is not a GGUF model llama.cpp can read ({error})") from None
+    with closing(header):
+        return dict(header.metadata)
+
+
+def metadata_int(metadata: dict[str, str], field: str, default: int | None = None) -> int:
+    """An integer field of the model's architecture, e.g. "block_count" -> `llama.block_count`."""
+    value = metadata.get(f"{metadata['general.architecture']}.{field}")
+    if value is None:
+        if default is None:
+            raise KeyError(f"the GGUF header has no {metadata['general.architecture']}.{field}")
+        return default
+    return int(value)
+
+
+def kv_cache_bytes(metadata: dict[str, str], n_ctx: int) -> int:
+    """Bytes of an f16 KV cache of `n_ctx` tokens: keys and values, for every layer and KV head.
+
+    >>> llama32_3b = {"general.architecture": "llama", "llama.block_count": "28", "llama.embedding_length": "3072",
+    ...               "llama.attention.head_count": "24", "llama.attention.head_count_kv": "8"}
+    >>> kv_cache_bytes(llama32_3b, 131072) / 2**30
+    14.0
+    """
+    heads = metadata_int(metadata, "attention.head_count")
+    head_dim = metadata_int(metadata, "embedding_length") // heads
+    per_token_layer = metadata_int(metadata, "attention.head_count_kv", heads) * (
+        metadata_int(metadata, "attention.key_length", head_dim) + metadata_int(metadata, "attention.value_length",
+                                                                                 head_dim))
+    return n_ctx * metadata_int(metadata, "block_count") * per_token_layer * 2
+
+
+def agreement(replies: list[str], reference: list[str], parse, items, tokenize) -> dict[str, float]:
+    """How closely `replies` (a GGUF file's) follow `reference` (the transformers model's), case
+    by case: the share whose answers, as `parse(reply, item)` reads them, are the same, and the
+    mean share of tokens written before the first difference.
+
+    Whole replies are the wrong unit: a GPU and a CPU, or f16 and 4-bit weights, round near-ties
+    differently, and one different token early on sends the rest of a long reply elsewhere
+    while the answer stays the same.
+
+    >>> agreement(["A. yes", "B"], ["A. no", "C"], lambda r, _: r[0], [None, None], str.split)
+    {'answers': 0.5, 'tokens_before_first_difference': 0.25}
+    """
+    answers, prefix = [], []
+    for reply, ref, item in zip(replies, reference, items, strict=True):
+        answers.append(parse(reply, item) == parse(ref, item))
+        a, b = tokenize(reply), tokenize(ref)
+        same = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+        prefix.append(same / max(len(a), len(b), 1))
+    n = max(len(answers), 1)
+    return {"answers": sum(answers) / n, "tokens_before_first_difference": round(sum(prefix) / n, 4)}
 
 
 def gguf_replies(llm, prompts: list[str], max_tokens: int) -> tuple[list[str], float]:

@@ -86,6 +86,18 @@ PPO_PASSES = 2  # MedLLM's passes over its questions
 TINY_PPO_STEPS = 24  # the pocket model's run: enough rollouts to see the reward rise, in about 45 s
 
 
+def ppo_recipe(profile: Profile) -> PPOConfig:
+    """05's PPO recipe for the profile, its replies no longer than the profile's `max_new_tokens`
+    (the longest reply any run generates; a smoke test shortens it).
+
+    >>> from medlab.profiles import load_profile
+    >>> ppo_recipe(load_profile("t4")).max_new_tokens, ppo_recipe(load_profile("t4", max_new_tokens=32)).max_new_tokens
+    (64, 32)
+    """
+    config = PPO_MCQ[profile.name]
+    return replace(config, max_new_tokens=min(config.max_new_tokens, profile.max_new_tokens))
+
+
 def ppo_steps(profile: Profile, questions: int) -> int:
     """How many rollouts the PPO run of 05 makes: MedLLM's two passes over its questions, the
     tiny run's fixed count, or a smoke test's steps."""
@@ -171,4 +183,5 @@ def grpo_recipe(task: str, profile: Profile) -> GrpoRecipe:
     (300, 2)
     """
     recipe = {"imaging": GRPO_IMAGING, "triage": GRPO_TRIAGE}[task][profile.name]
-    return replace(recipe, steps=profile.steps(recipe.steps))
+    return replace(recipe, steps=profile.steps(recipe.steps),
+                   max_completion_length=min(recipe.max_completion_length, profile.max_new_tokens))

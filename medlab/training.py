@@ -283,17 +283,19 @@ def train_resumable(trainer, checkpoints: Path):
 
 def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile, recipe: LoraRecipe,
             info: AdapterInfo, seed: int = 0, report_to: str = "none", save_steps: int = 25, callbacks=(),
-            args=None):
+            args=None, max_cut_share: float = MAX_CUT_SHARE):
     """LoRA-SFT `model` on `conversations`; save the adapter as `info`. Returns (model, log).
 
     The shortcut for what notebooks/03_sft_mcq.ipynb builds step by step. `args`: the
     `sft_config(...)` of this run when the caller built it before loading the model, as
     scripts/sft.py does (under DeepSpeed ZeRO-3 the model then loads shard by shard).
+    `max_cut_share`: the share of examples longer than `max_seq_len` that stops the run
+    (`check_lengths`); a memory benchmark that fills every row past it on purpose passes 1.
     """
     from datasets import Dataset
     from trl import SFTTrainer
 
-    check_lengths(tokenizer, conversations, profile.max_seq_len, info.name)
+    check_lengths(tokenizer, conversations, profile.max_seq_len, info.name, max_cut_share)
     checkpoints = checkpoint_dir(profile, info.name, recipe)
     monitor = TrainingMonitor(log_path(profile, info.name))
     trainer = SFTTrainer(

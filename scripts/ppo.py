@@ -42,7 +42,7 @@ def main() -> None:
     parser = command_line(__doc__.splitlines()[0])
     args = parser.parse_args()
     profile = start("script_ppo_mcq", args, parser)
-    config = recipes.PPO_MCQ[profile.name]
+    config = recipes.ppo_recipe(profile)
     mcq = sources.splits("medqa", profile, args.seed)
     unseen = mcq.train[len(profile.cap_train(mcq.train)):]  # the rows after SFT's, as 05 takes them
     questions = (unseen or mcq.train)[:PPO_QUESTIONS]

@@ -81,3 +81,37 @@ def pytest_collection_modifyitems(items):
     """The exercise tests and the t4 smoke test run last: by then the course notebooks have built
     the pocket model they train on (run alone, they build it once, about a minute and a half)."""
     items.sort(key=lambda item: item.path.name in RUN_LAST)
+
+
+def standin_or_skip(build):
+    """The folder `build()` returns, or a skip that says why it could not be built here."""
+    from standins import StandInUnavailable
+
+    try:
+        return build()
+    except StandInUnavailable as why:
+        pytest.skip(f"no Llama/Qwen stand-in here: {why}")
+
+
+@pytest.fixture(scope="session")
+def llama32():
+    """A Llama 3.2 3B shaped model folder: real tokenizer and template, random narrow layers."""
+    from standins import llama_standin
+
+    return standin_or_skip(lambda: llama_standin("3.2"))
+
+
+@pytest.fixture(scope="session")
+def llama31():
+    """A Llama 3.1 8B shaped model folder: real tokenizer and template, random narrow layers."""
+    from standins import llama_standin
+
+    return standin_or_skip(lambda: llama_standin("3.1"))
+
+
+@pytest.fixture(scope="session")
+def qwen_judge():
+    """A Qwen2.5-1.5B-Instruct shaped judge folder: Qwen2.5's tokenizer and template."""
+    from standins import qwen_standin
+
+    return standin_or_skip(qwen_standin)

@@ -102,3 +102,19 @@ def test_a_merge_that_cannot_fit_in_memory_fails_before_loading(monkeypatch, ada
     with pytest.raises(MemoryError, match="needs about .* GB of RAM in fp32"):
         merge_adapter(info, load_profile("tiny"), tmp_path / "merged")
     assert not (tmp_path / "merged").exists()
+
+
+def test_a_context_that_does_not_fit_says_so_instead_of_calling_the_file_unreadable(small_ggufs, monkeypatch, capsys):
+    import llama_cpp
+
+    real = llama_cpp.Llama
+
+    def no_room_for_the_context(*args, vocab_only=False, **kwargs):
+        if vocab_only:  # the header is read as before
+            return real(*args, vocab_only=True, **kwargs)
+        raise ValueError("Failed to create llama_context")  # what llama_cpp raises when the KV cache cannot be had
+
+    monkeypatch.setattr(llama_cpp, "Llama", no_room_for_the_context)
+    with pytest.raises(MemoryError, match="could not allocate a context of 8,192 tokens .* give a smaller n_ctx"):
+        load_gguf(small_ggufs["q8_0"], n_ctx=8192)
+    assert "context 8,192 tokens of" in capsys.readouterr().out  # the KV cache's size was printed first

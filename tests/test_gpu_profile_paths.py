@@ -21,7 +21,7 @@ from medlab.profiles import PROFILES, capped, load_profile
 from medlab.runlog import project_root, runs_dir, start_notebook
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
-LLAMA3_TEMPLATE = (Path(__file__).parent / "fixtures" / "llama3_chat_template.jinja").read_text()
+LLAMA3_TEMPLATE = (Path(__file__).parent / "fixtures" / "llama3_2_chat_template.jinja").read_text()  # the official 3.2
 CONVERSATION = [{"role": "system", "content": "You are a triage nurse."},
                 {"role": "user", "content": "A 70-year-old man with chest pain."}]
 
