@@ -139,7 +139,7 @@ def lora_merged(model):
     the base weights are copied back as they were, bit for bit.
 
     An unmerged adapter costs every linear layer two extra small matrix products per token, and
-    generation is one token at a time: merged, the pocket model generates about a third faster
+    generation is one token at a time: merged, the pocket model generates about a fifth faster
     on a CPU. Merging only where it is exact to undo (float32 weights, not quantized): a
     quantized or half-precision base would be rounded by merge and unmerge, so those run as
     they are. The copy costs a second set of the adapted layers' weights, which only the
