@@ -329,10 +329,9 @@ def kv_cache_bytes(metadata: dict[str, str], n_ctx: int) -> int:
     """
     heads = metadata_int(metadata, "attention.head_count")
     head_dim = metadata_int(metadata, "embedding_length") // heads
-    per_token_layer = metadata_int(metadata, "attention.head_count_kv", heads) * (
-        metadata_int(metadata, "attention.key_length", head_dim) + metadata_int(metadata, "attention.value_length",
-                                                                                 head_dim))
-    return n_ctx * metadata_int(metadata, "block_count") * per_token_layer * 2
+    kv_heads = metadata_int(metadata, "attention.head_count_kv", heads)
+    key, value = (metadata_int(metadata, f"attention.{part}_length", head_dim) for part in ("key", "value"))
+    return n_ctx * metadata_int(metadata, "block_count") * kv_heads * (key + value) * 2  # 2 bytes an f16
 
 
 def agreement(replies: list[str], reference: list[str], parse, items, tokenize) -> dict[str, float]:

