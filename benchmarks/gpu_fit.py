@@ -14,8 +14,9 @@ show as 14.7 GiB to torch and the CUDA context takes some. Then it runs a few re
 steps of the recipe from `medlab.recipes` through the notebook's own code (`run_sft`,
 `train_ppo`, `run_grpo`).
 
-Worst cases on purpose: SFT rows are filled to the profile's `max_seq_len`, and random weights
-never write an end token, so every sampled reply runs to the recipe's full length.
+Worst cases on purpose: SFT rows are filled to the run's `max_seq_len` (the recipe's own where it
+has one, as the reasoning recipe does, else the profile's), and random weights never write an
+end token, so every sampled reply runs to the recipe's full length.
 
 It prints one row per recipe: the format the weights were loaded in (read from the model), peak
 GiB allocated and reserved, seconds per optimiser step (the mean over the run, the first step
@@ -107,10 +108,10 @@ def free_memory() -> None:
 
 # ---- the rows: the course's data, filled to the longest case -----------------------------------
 
-def filled_conversations(task: str, profile, tokenizer, count: int) -> list[list[dict]]:
+def filled_conversations(task: str, profile, tokenizer, count: int, length: int) -> list[list[dict]]:
     """`count` training conversations of `task` whose user turn is repeated until the whole
-    example nearly reaches `profile.max_seq_len` tokens: every row is as long as the profile
-    allows, answer included (a longer prompt would leave no answer to learn)."""
+    example nearly reaches `length` tokens (the run's `training.seq_len`): every row is as long
+    as the run allows, answer included (a longer prompt would leave no answer to learn)."""
     from medlab.data import sources
     from medlab.evaluation import TASKS
 
@@ -120,7 +121,7 @@ def filled_conversations(task: str, profile, tokenizer, count: int) -> list[list
         conversation = TASKS[task].messages(items[k % len(items)], with_answer=True)
         user = conversation[-2]["content"]
         whole = len(tokenizer(tokenizer.apply_chat_template(conversation, tokenize=False))["input_ids"])
-        repeats = 1 + max(0, profile.max_seq_len - whole) // (len(tokenizer(user)["input_ids"]) + 1)
+        repeats = 1 + max(0, length - whole) // (len(tokenizer(user)["input_ids"]) + 1)
         conversations.append([*conversation[:-2], {"role": "user", "content": "\n".join([user] * repeats)},
                               conversation[-1]])
     return conversations
@@ -146,7 +147,10 @@ def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
 
     model_id = profile.large_model if case.model == "large" else profile.small_model
     if case.kind == "sft":
-        return run_sft_case(case, model_id, replace(recipes.sft_recipe(case.task, profile), max_steps=steps), profile)
+        recipe = replace(recipes.sft_recipe(case.task, profile), max_steps=steps)
+        if dry_run:  # the dry run's short rows (its profile's max_seq_len), not the recipe's own length
+            recipe = replace(recipe, max_seq_len=0)
+        return run_sft_case(case, model_id, recipe, profile)
     if case.kind == "ppo":
         config = recipes.ppo_recipe(profile)
         if dry_run:
@@ -160,10 +164,11 @@ def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
 def run_sft_case(case: Case, model_id: str, recipe, profile) -> dict:
     from medlab.adapters import AdapterInfo
     from medlab.models import load_model_and_tokenizer
-    from medlab.training import run_sft
+    from medlab.training import run_sft, seq_len
 
     model, tokenizer = load_model_and_tokenizer(model_id, profile)
-    rows = filled_conversations(case.task, profile, tokenizer, recipe.max_steps * recipe.batch_size * recipe.grad_accum)
+    rows = filled_conversations(case.task, profile, tokenizer, recipe.max_steps * recipe.batch_size * recipe.grad_accum,
+                                seq_len(recipe, profile))
     info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="sft")
     started = time.time()
     run_sft(model, tokenizer, rows, profile, recipe, info, max_cut_share=1.0)  # filled past max_seq_len on purpose

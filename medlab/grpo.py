@@ -180,6 +180,8 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
     from datasets import Dataset
     from trl import GRPOTrainer
 
+    if not rows:
+        raise ValueError(f"{info.name}: no prompts to train on; check the RL pool the notebook printed")
     monitor = TrainingMonitor(log_path(profile, info.name), extra_keys=monitor_keys(reward_funcs))
     trainer = GRPOTrainer(model=model, args=args, reward_funcs=list(reward_funcs), processing_class=tokenizer,
                           train_dataset=Dataset.from_list(rows), callbacks=[monitor, Float32Adapter(), *callbacks])

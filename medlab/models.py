@@ -67,7 +67,33 @@ def load_tokenizer(model_id: str, padding_side: str = "left"):
     if tokenizer.pad_token is None:  # Llama 3 ships without one
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
+    fix_template_date(tokenizer)
     return tokenizer
+
+
+TEMPLATE_DATE = "26 Jul 2024"
+"""The date Llama 3.1's template writes when it is given none, and the course gives every
+template that reads one: Llama 3.2's stamps today's date ("Today Date: ..."), so the same
+question would be a different prompt tomorrow, and replies read back, a run resumed the next
+day, or 02 against 08, would compare different prompts."""
+_DATE_LINE = f'{{%- set date_string = "{TEMPLATE_DATE}" %}}'
+
+
+def fix_template_date(tokenizer) -> None:
+    """Set the chat template's `date_string` to `TEMPLATE_DATE`, for templates that read one.
+
+    Set in the template itself, so that every caller renders the same prompt: the course's
+    generation, and TRL's trainers, which render conversations without the course's arguments.
+
+    >>> from types import SimpleNamespace
+    >>> t = SimpleNamespace(chat_template="{{ date_string }}")
+    >>> fix_template_date(t); fix_template_date(t); t.chat_template.count("set date_string")
+    1
+    """
+    template = tokenizer.chat_template
+    if isinstance(template, str) and "date_string" in template and not template.startswith(_DATE_LINE):
+        tokenizer.chat_template = _DATE_LINE + template
+
 
 
 def quantization_config(profile: Profile):

@@ -76,50 +76,158 @@ def answer_line(reply: str | None) -> str | None:
     return match.group(1) if match and match.group(1) else None
 
 
-MCQ_PATTERNS = [
-    r"\(([A-D])\)\s*\.?\s*$",  # "Answer: Heparin (B)": the letter closing the answer
-    r"answer\s*(?:is|:)?\s*[:\-]?\s*\(?([A-D])\b",  # "Answer: B", "the answer is (C)"
-    r"^\s*\(?([A-D])\)?\s*[\.\):]?(?:\s|$)",  # "B", "(B)", "B)", "B." at the start
-    r"\boption\s+\(?([A-D])\b",  # "option D"
+def conclusion_span(text: str | None) -> str:
+    """Where a reply states its answer: inside the last `<answer>` tag; else after a closed
+    `<think>` block (thinking on), nothing if the block never closed; else the whole reply.
+
+    >>> conclusion_span("<think>A? B?</think> So: B"), conclusion_span("B"), conclusion_span("<think>A? B?")
+    ('So: B', 'B', '')
+    """
+    if not text or ANSWER_TAG.search(text) or not re.search(r"<think>", text, re.I):
+        return answer_span(text)
+    return re.split(r"</think>", text, flags=re.I)[-1].strip() if re.search(r"</think>", text, re.I) else ""
+
+
+SET_ASIDE_BEFORE = re.compile(r"(?:\bnot|n't|\bnever|\bthan|\binstead of|\bfrom|\bover)\W+(?:\w+\W+)?$", re.I)
+"""Words just before an answer that set it aside: "not ESI 1", "rather than embolectomy",
+"upgraded from ESI 3"."""
+
+
+# ---- multiple choice: the answer a reply states, not a letter that happens to start a line ----
+
+_LETTER = r"(?:\(([A-Ea-e])\)|\b([A-E])\b)(?=[\s.,:;)*!/]|$)"
+"""An option letter: any case in parentheses, "(b)"; a capital on its own, "B" (so not the
+article in "A 67-year-old man")."""
+_OR_LETTER = re.compile(r"\s*(?:or|/)\s*(?:option\s*)?" + _LETTER, re.I)
+MCQ_STATEMENTS = [  # from the most explicit down: the first kind a reply uses decides
+    [re.compile(r"\banswer\s*(?:is|:|=|-)?\s*(?:option\s*|choice\s*)?\**\s*" + _LETTER, re.I),
+     re.compile(r"\banswer\s*(?:is|:)[^\n]*?\(([A-Ea-e])\)()[\s.*]*$", re.I | re.M)],  # "Answer: Heparin (B)"
+    [re.compile(r"\b(?:correct|best|right)\s+(?:option|choice|letter)\s*(?:is|:)?\s*\**\s*" + _LETTER, re.I),
+     re.compile(r"\b(?:choose|select|pick|go with)\s+(?:option\s*)?\**\s*" + _LETTER, re.I)],
+    [re.compile(r"\boption\s+" + _LETTER, re.I)],
 ]
+MARKDOWN = re.compile(r"[*_#`>]+")
+
+
+def letters_stated(span: str, statements: list[re.Pattern]) -> list[str | None]:
+    """The letters `statements` find in `span`, upper-cased; None for one hedged with another
+    ("B or C", "B/C")."""
+    stated = []
+    for statement in statements:
+        for match in statement.finditer(span):
+            hedged = _OR_LETTER.match(span, match.end())
+            stated.append(None if hedged else (match.group(1) or match.group(2)).upper())
+    return stated
+
+
+def letter_line(line: str, options: dict[str, str]) -> str | None:
+    """The letter of a line that is only an option: "B", "(b)", "**B. Heparin**", "B) heparin".
+    A line that goes on past the option's text ("A. Aspirin is not indicated", "A 67-year-old
+    man") is not an answer."""
+    match = re.fullmatch(r"\(?([A-Ea-e])\)?\s*[.):\-]?\s*(.*?)[\s.]*", MARKDOWN.sub("", line).strip())
+    if not match or match.group(1).upper() not in options:
+        return None
+    letter, rest = match.group(1).upper(), normalize(match.group(2))
+    return letter if rest in ("", normalize(options[letter])) else None
+
+
+def options_named(text: str, options: dict[str, str]) -> set[str]:
+    """The letters of the options whose text `text` names, less those it sets aside ("rather
+    than embolectomy")."""
+    said = normalize(text)
+    named = set()
+    for letter, option in options.items():
+        option = normalize(option)
+        at = [m.start() for m in re.finditer(rf"\b{re.escape(option)}\b", said)] if option else []
+        if any(not SET_ASIDE_BEFORE.search(said[:start]) for start in at):
+            named.add(letter)
+    return named
+
+
+def named_option(span: str, options: dict[str, str]) -> str | None:
+    """The one option whose text the conclusion names: the last sentence, else the last
+    paragraph, else the whole span; None where that part names two or more."""
+    paragraphs = [p for p in re.split(r"\n\s*\n", span) if p.strip()]
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+|\n", span) if normalize(s)]
+    for part in (sentences[-1:], paragraphs[-1:], [span]):
+        named = options_named(" ".join(part), options)
+        if named:
+            return named.pop() if len(named) == 1 else None
+    return None
 
 
 def parse_mcq(text: str | None, options: dict[str, str]) -> str | None:
-    """The chosen letter from "B", "(B)", "B)", "Answer: B", "the answer is B" or the option text.
+    r"""The letter a reply states as its answer; None when it states none, hedges ("B or C") or
+    states two.
+
+    In order: an answer statement ("Answer: B", "the correct answer is (B)", "**Answer:** B"),
+    then a line that is only an option ("B", "**B. Heparin**") at the end or the start, then "the
+    best option is B" or "I choose B", then "option B", then the one option whose text the
+    conclusion names. A letter that starts a sentence or an option-by-option walk is no answer.
 
     >>> opts = {"A": "Aspirin", "B": "Heparin", "C": "Observation", "D": "Surgery"}
-    >>> [parse_mcq(t, opts) for t in ["(B)", "Answer: C. Observation", "I would give heparin.", "??"]]
-    ['B', 'C', 'B', None]
+    >>> [parse_mcq(t, opts) for t in ["(B)", "Answer: C. Observation", "I would give heparin.", "??", "B or C"]]
+    ['B', 'C', 'B', None, None]
+    >>> parse_mcq("A. Aspirin is not indicated.\nB. Heparin is the treatment of choice.\n\nTherefore heparin.", opts)
+    'B'
     """
-    span = answer_span(text)
-    for pattern in MCQ_PATTERNS:
-        match = re.search(pattern, span, re.I | re.M)
-        if match and match.group(1).upper() in options:
-            return match.group(1).upper()
-    said = normalize(span)
-    named = [letter for letter, option in options.items() if normalize(option) and normalize(option) in said]
-    return named[0] if len(named) == 1 else None
+    span = conclusion_span(text)
+    lines = [line for line in span.splitlines() if line.strip()]
+    if not lines:
+        return None
+    kinds = [letters_stated(span, MCQ_STATEMENTS[0]),
+             [letter for letter in (letter_line(lines[-1], options), letter_line(lines[0], options)) if letter],
+             *(letters_stated(span, statements) for statements in MCQ_STATEMENTS[1:])]
+    for stated in kinds:
+        stated = [letter for letter in stated if letter is None or letter in options]  # None: hedged
+        if stated:
+            return stated[0] if len(set(stated)) == 1 else None
+    return named_option(span, options)
 
 
-ESI_PATTERNS = [
-    r"\besi\s*(?:level)?\s*[:\-]?\s*([1-5])\b",  # "ESI 2", "ESI level 2", "ESI-2"
-    r"\b(?:triage\s+)?level\s*[:\-]?\s*([1-5])\b",  # "Level 2"
-    r"^\s*([1-5])\s*\.?\s*$",  # a bare "2"
-]
+# ---- ESI levels: the level a reply assigns, not one it mentions in passing ----
+
+ESI_MENTION = re.compile(
+    r"\besi\s*(?:level|category)?\s*(?:is|of|:|=|-)?\s*\**\s*([1-5])\b"  # "ESI 2", "ESI level: 2", "esi-3"
+    r"|\b(?:triage|acuity)\s*(?:level|category)?\s*(?:is|of|:|=|-)?\s*\**\s*([1-5])\b"  # "triage level 2"
+    r"|\blevel\s*(?:is|of|:|-)?\s*\**\s*([1-5])\b(?!\s*trauma)"  # "Level 2", not "a level 1 trauma centre"
+    r"|^\W*([1-5])\W*$",  # a line that is only the level: "2", "**2**"
+    re.I | re.M)
+CLAUSES = re.compile(r"(?<=[.!?])\s+|\n+|;|\bhowever\b|\bbut\b", re.I)
+CONDITIONAL = re.compile(r"\b(?:if|unless|should|could|might|otherwise|in case"
+                         r"|would (?:become|be upgraded|change|escalate))\b", re.I)
+RANGE_AFTER = re.compile(r"\s*(?:-|\u2013|/|or)\s*(?:esi\s*)?[1-5]\b", re.I)
+
+
+def levels_in(clause: str) -> tuple[list[int], bool]:
+    """The levels a clause assigns, and whether it hedges between two ("ESI 2 or 3", "2-3").
+    A level after "not", "than" or "from" is one the reply sets aside."""
+    levels, hedged = [], False
+    for match in ESI_MENTION.finditer(clause):
+        if SET_ASIDE_BEFORE.search(clause[:match.start()]):
+            continue
+        levels.append(int(next(g for g in match.groups() if g)))
+        hedged = hedged or bool(RANGE_AFTER.match(clause, match.end()))
+    return levels, hedged or len(set(levels)) > 1
 
 
 def parse_esi(text: str | None) -> int | None:
-    """The ESI level from "ESI 2", "Level 2", "ESI level: 2" or a bare "2"; the last one stated wins.
+    """The ESI level a reply assigns. Read clause by clause: a later plain statement replaces an
+    earlier one ("ESI 3 at first, but on reflection ESI 2" is 2); a conditional clause ("if she
+    deteriorates she would become ESI 1") and a set-aside level ("not ESI 1") change nothing; a
+    hedge ("ESI 2 or 3") leaves no answer unless a plain statement follows it.
 
     >>> [parse_esi(t) for t in ["<answer>ESI 2</answer>", "Level 3", "4", "ESI level 1.", "", "level 7"]]
     [2, 3, 4, 1, None, None]
+    >>> parse_esi("ESI level 2. However, if the patient deteriorates, they would become ESI 1.")
+    2
     """
-    span = answer_span(text)
-    for pattern in ESI_PATTERNS:
-        found = re.findall(pattern, span, re.I | re.M)
-        if found:
-            return int(found[-1])
-    return None
+    answer = None
+    for clause in CLAUSES.split(conclusion_span(text)):
+        levels, hedged = levels_in(clause)
+        if levels and not CONDITIONAL.search(clause):
+            answer = None if hedged else levels[-1]
+    return answer
 
 
 def parse_appropriateness(text: str | None) -> str | None:

@@ -35,8 +35,12 @@ SFT_MCQ = {  # notebooks/03_sft_mcq.ipynb: MedQA answers on the large model
     "full": MEDLLM,
 }
 
+# Real DiReCT notes and their chains come to 1,221-2,194 Llama 3 tokens, past t4's 1,024: the
+# reasoning recipe trains on 2,560 (room for longer notes; benchmarks/gpu_fit.py fills every row to it)
+REASONING_SEQ_LEN = 2560
 _WARM_STARTS_T4 = {
-    "reasoning": LoraRecipe(r=16, alpha=32, dropout=0.05, targets=ATTENTION, learning_rate=3e-5, epochs=3),
+    "reasoning": LoraRecipe(r=16, alpha=32, dropout=0.05, targets=ATTENTION, learning_rate=3e-5, epochs=3,
+                            max_seq_len=REASONING_SEQ_LEN),
     "triage": LoraRecipe(r=32, alpha=64, dropout=0.05, targets=ALL_LINEAR, learning_rate=2e-4, epochs=1),
     "imaging": LoraRecipe(r=32, alpha=64, dropout=0.05, targets=ALL_LINEAR, learning_rate=2e-4, epochs=1),
 }

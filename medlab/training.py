@@ -43,6 +43,7 @@ class LoraRecipe:
     scheduler: str = "cosine"
     warmup_ratio: float = 0.03
     max_steps: int = 0  # optimiser steps at most (0: the epochs decide); caps a run to fit a session
+    max_seq_len: int = 0  # tokens per example, prompt and reply (0: the profile's max_seq_len)
 
     def lora_config(self):
         from peft import LoraConfig
@@ -52,6 +53,12 @@ class LoraRecipe:
 
     def key(self) -> str:
         return recipe_key(self)
+
+
+def seq_len(recipe: LoraRecipe, profile: Profile) -> int:
+    """The tokens per example a run trains on: the recipe's own length where a task's data needs
+    one (real DiReCT notes run past t4's 1,024), else the profile's `max_seq_len`."""
+    return recipe.max_seq_len or profile.max_seq_len
 
 
 def recipe_key(recipe) -> str:
@@ -72,7 +79,7 @@ MAX_CUT_SHARE = 0.02  # a run that would cut more of its examples than this stop
 
 
 class TooLong(ValueError):
-    """Too many training examples longer than the profile's `max_seq_len`; says what to set."""
+    """Too many training examples longer than the run's `max_seq_len`; says what to set."""
 
 
 def check_lengths(tokenizer, conversations: list[list[dict]], max_len: int, name: str,
@@ -82,7 +89,11 @@ def check_lengths(tokenizer, conversations: list[list[dict]], max_len: int, name
 
     TRL cuts every longer example to `max_len` tokens without a word, and what it cuts is the
     end: the reply the run is meant to teach. So the cut examples are counted and printed, and
-    when they are more than `max_cut_share` of the run, it stops and names the setting."""
+    when they are more than `max_cut_share` of the run, it stops and names the setting. No
+    examples at all stop it too (TRL would end in a StopIteration deep inside its data loader)."""
+    if not conversations:
+        raise ValueError(f"{name}: no training examples; check the data the notebook printed it loaded "
+                         "and the profile's max_train_examples")
     lengths = [len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=False)) for c in conversations]
     cut = sum(n > max_len for n in lengths)
     if cut:
@@ -90,8 +101,9 @@ def check_lengths(tokenizer, conversations: list[list[dict]], max_len: int, name
               f"{max(lengths)}); TRL cuts their replies short")
         if cut > max_cut_share * len(lengths):
             raise TooLong(f"{name}: {cut} of {len(lengths)} examples ({cut / len(lengths):.0%}) would lose the end "
-                          f"of their reply; raise the profile's max_seq_len (the longest needs {max(lengths)}), e.g. "
-                          f"--set max_seq_len={round_up(max(lengths), 256)}, or shorten the data")
+                          f"of their reply; raise max_seq_len (the longest needs {max(lengths)}), e.g. "
+                          f"--set max_seq_len={round_up(max(lengths), 256)} or the recipe's max_seq_len, or shorten "
+                          "the data")
     return lengths
 
 
@@ -188,7 +200,7 @@ def sft_config(profile: Profile, recipe: LoraRecipe, output_dir: Path, seed: int
         lr_scheduler_type=recipe.scheduler, warmup_steps=recipe.warmup_ratio,  # below 1: a ratio of all steps
         fp16=precision == "fp16", bf16=precision == "bf16",
         activation_checkpointing=profile.gradient_checkpointing, optim=profile.optim,  # v5's name for it
-        max_length=profile.max_seq_len,
+        max_length=seq_len(recipe, profile),
     )
 
 
@@ -295,7 +307,7 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     from datasets import Dataset
     from trl import SFTTrainer
 
-    check_lengths(tokenizer, conversations, profile.max_seq_len, info.name, max_cut_share)
+    check_lengths(tokenizer, conversations, seq_len(recipe, profile), info.name, max_cut_share)
     checkpoints = checkpoint_dir(profile, info.name, recipe)
     monitor = TrainingMonitor(log_path(profile, info.name))
     trainer = SFTTrainer(

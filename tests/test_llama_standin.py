@@ -19,7 +19,7 @@ from medlab import prompts
 from medlab.data import sources
 from medlab.evaluation import TASKS
 from medlab.generation import EMPTY_THINK_BLOCK, Sampling, end_token_ids, generate, render_prompts
-from medlab.models import load_tokenizer
+from medlab.models import TEMPLATE_DATE, load_tokenizer
 from medlab.profiles import load_profile
 
 EOT, EOM, END_OF_TEXT, BEGIN = 128009, 128008, 128001, 128000
@@ -64,14 +64,32 @@ def test_the_configs_carry_the_published_fields_that_change_behaviour(llama32, l
 def test_prompts_carry_the_templates_date_lines_and_the_empty_think_block_when_thinking_is_off(
         llama32, llama31, eval_sets):
     messages = conversation(eval_sets)
-    for folder, date in ((llama31, "Today Date: 26 Jul 2024"), (llama32, "Today Date: ")):
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+    for folder in (llama31, llama32):
+        tokenizer = load_tokenizer(str(folder))
         on, off = (render_prompts(tokenizer, [messages], flag)[0] for flag in (True, False))
         assert on.startswith("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
                              "Cutting Knowledge Date: December 2023\n")
-        assert date in on and messages[0]["content"] in on
+        assert f"Today Date: {TEMPLATE_DATE}\n" in on and messages[0]["content"] in on
         assert on.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
         assert off == on + EMPTY_THINK_BLOCK  # Llama's template ignores enable_thinking: the block is added
+
+
+def test_llama_32s_prompt_is_the_same_on_any_day(llama32, eval_sets, monkeypatch):
+    """3.2's template stamps today's date unless given one: the course gives it TEMPLATE_DATE."""
+    import datetime as real_datetime
+
+    from transformers.utils import chat_template_utils
+
+    tokenizer, messages = load_tokenizer(str(llama32)), conversation(eval_sets)
+    today = render_prompts(tokenizer, [messages])[0]
+
+    class NewYear(real_datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2031, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(chat_template_utils, "datetime", NewYear)
+    assert render_prompts(tokenizer, [messages])[0] == today
 
 
 # ---- generation stops at each of Llama's end tokens ---------------------------------------------
@@ -138,6 +156,30 @@ def test_examples_longer_than_max_seq_len_are_counted_and_too_many_stop_the_run(
     with pytest.raises(TooLong, match=r"4 of 4 examples .* --set max_seq_len="):
         check_lengths(tokenizer, conversations, min(lengths) - 1, "too short")
     assert "4 of 4 examples are longer than max_seq_len" in capsys.readouterr().out
+
+
+def release_length_note(note):
+    """`note` as long as the longest real DiReCT notes: sections of about 5,000 characters in all
+    and a chain of about 4,300 (measured on the release: 1,221-2,194 Llama 3 tokens each)."""
+    from dataclasses import replace
+
+    sentence = "Patient reports intermittent productive cough with yellow sputum and night sweats. "
+    sections = {key: sentence * 12 for key in ("input1", "input2", "input3", "input5", "input6")}
+    steps = tuple(replace(step, rationale=step.rationale + " " + sentence * 15) for step in note.steps)
+    return replace(note, sections={**sections, "input4": ""}, steps=(steps * 4)[:4])
+
+
+def test_real_length_direct_notes_fit_t4s_reasoning_recipe_and_not_the_profiles_length(llama32, eval_sets):
+    from medlab.recipes import sft_recipe
+    from medlab.training import TooLong, check_lengths, seq_len
+
+    tokenizer, t4 = load_tokenizer(str(llama32)), load_profile("t4")
+    conversations = [prompts.reasoning_messages(release_length_note(n), with_answer=True)
+                     for n in eval_sets["reasoning"][:4]]
+    lengths = check_lengths(tokenizer, conversations, seq_len(sft_recipe("reasoning", t4), t4), "sft_reasoning")
+    assert 2000 <= max(lengths) <= seq_len(sft_recipe("reasoning", t4), t4)
+    with pytest.raises(TooLong, match="sft_reasoning: 4 of 4 examples"):  # the profile's 1,024 cut every chain
+        check_lengths(tokenizer, conversations, t4.max_seq_len, "sft_reasoning")
 
 
 # ---- GGUF: llama.cpp's converter, a bounded context, the file's own template --------------------

@@ -52,6 +52,42 @@ def test_malformed_rows_can_be_skipped_and_are_counted(tmp_path):
     assert len(items) == 1 and report.reasons == {"malformed answer_idx": 1}
 
 
+def test_nulls_and_numbers_where_text_belongs_are_data_errors_that_can_be_skipped(tmp_path):
+    """The hub path loads with skip_malformed=True: an AttributeError would end the run instead."""
+    mcmcqa = json.loads((FIXTURES / "medmcqa.jsonl").read_text().splitlines()[0])
+    cases = [
+        (load_medqa, medqa_row(question=None), "question"),
+        (load_medqa, medqa_row(options={**medqa_row()["options"], "C": None}), "options.C"),
+        (load_medmcqa, {**mcmcqa, "question": None}, "question"),
+        (load_medmcqa, {**mcmcqa, "opb": 7}, "opb"),
+        (load_medmcqa, {**mcmcqa, "cop": "1"}, "cop"),
+    ]
+    for load, row, field in cases:
+        path = write_lines(tmp_path / "rows.jsonl", row)
+        with pytest.raises(DataError, match=rf"line 1, field '{field}'"):
+            load(path=path)
+        assert load(path=path, skip_malformed=True)[1].reasons == {f"malformed {field}": 1}
+    items, _ = load_medmcqa(path=write_lines(tmp_path / "float.jsonl", {**mcmcqa, "cop": 1.0}))
+    assert items[0].answer == "B"  # a label saved through pandas as 1.0 is still option b
+
+
+def test_a_triage_case_with_null_fields_names_the_field(tmp_path):
+    from medlab.data.load.triage import load_cases
+
+    row = json.loads((Path(__file__).parent.parent / "data/triage/test.jsonl").read_text().splitlines()[0])
+    for field in ("case", "narrative", "trail"):
+        path = write_lines(tmp_path / "cases.jsonl", row, {**row, field: None})
+        with pytest.raises(DataError, match=rf"cases.jsonl, line 2, field '{field}': expected"):
+            load_cases(path)
+
+
+def test_an_empty_training_set_stops_before_the_trainer_with_its_name():
+    from medlab.training import check_lengths
+
+    with pytest.raises(ValueError, match="sft_mcq: no training examples"):
+        check_lengths(None, [], 640, "sft_mcq")
+
+
 def test_medmcqa_reads_the_real_schema_and_refuses_unlabelled_rows(tmp_path):
     items, _ = load_medmcqa(path=FIXTURES / "medmcqa.jsonl")
     assert [(item.answer, item.answer_text) for item in items] == [("A", "Streptococcus pneumoniae"),
@@ -98,12 +134,46 @@ def test_direct_bad_notes_name_file_and_field(tmp_path, change, expected):
 
 def test_direct_folder_reader(tmp_path):
     shutil.copytree(FIXTURES / "direct", tmp_path / "Tuberculosis")
-    assert [n.final_diagnosis for n in read_notes(tmp_path)] == ["Tuberculosis"]
+    assert [n.final_diagnosis for n in read_notes(tmp_path)[0]] == ["Tuberculosis"]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataError, match="no .json notes"):
+    with pytest.raises(DataError, match="no DiReCT notes"):
         read_notes(tmp_path / "empty")
     with pytest.raises(DataError, match="folder not found"):
         read_notes(tmp_path / "missing")
+
+
+def write_release_folder(folder: Path, notes: int = 12) -> None:
+    """A DiReCT folder laid out as the release and a learner's copy are: notes in category
+    folders, JupyterLab's checkpoint copies beside them, a knowledge-graph file, a repeated note,
+    and missing sections written as "None"."""
+    note = json.loads((FIXTURES / "direct/tuberculosis_1.json").read_text())
+    for i in range(notes):
+        category = folder / ("Tuberculosis" if i % 2 else "Pneumonia")
+        (category / ".ipynb_checkpoints").mkdir(parents=True, exist_ok=True)
+        text = json.dumps({**note, "input1": f"cough for {i + 2} weeks", "input4": "None"})
+        (category / f"note_{i}.json").write_text(text)
+        (category / ".ipynb_checkpoints" / f"note_{i}-checkpoint.json").write_text(text)
+    (folder / "Pneumonia" / "note_0_copy.json").write_text((folder / "Pneumonia" / "note_0.json").read_text())
+    (folder / "diagnostic_kg").mkdir()
+    (folder / "diagnostic_kg" / "Tuberculosis.json").write_text(json.dumps(
+        {"diagnostic": {"Suspected TB": ["Tuberculosis"]}, "knowledge": {"Suspected TB": {"Risk Factors": "HIV"}}}))
+
+
+def test_a_learners_direct_folder_is_read_without_copies_graphs_or_leaks(tmp_path):
+    from medlab.data import sources
+    from medlab.profiles import load_profile
+
+    write_release_folder(tmp_path)
+    notes, skipped = read_notes(tmp_path)
+    assert len(notes) == 12
+    assert skipped.reasons == {"copies in a hidden folder such as .ipynb_checkpoints": 12,
+                               "JSON files that are not notes (no input1..input6: a knowledge graph or an index)": 1,
+                               "repeats of a note already read": 1}
+    assert all("None" not in n.text() and "Family history" not in n.text() for n in notes)
+    parts = sources.splits("reasoning", load_profile("tiny"), 0, tmp_path)
+    held_out = {n.text() for n in parts.validation + parts.test}
+    assert parts.test and not held_out & {n.text() for n in parts.train}
+    assert sum(map(len, (parts.train, parts.validation, parts.test))) == 12
 
 
 def test_mietic_sample_file_quirks():
@@ -123,10 +193,46 @@ def test_mietic_corpus_file_and_bad_files(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("acuity,tiragecase\n2,chest pain\nnone,headache\n")
     with pytest.raises(DataError, match=r"bad.csv, line 3, field 'acuity': 'none' is not an ESI level"):
-        load_mietic(bad)
+        load_mietic(bad, retained_only=False)
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="match neither MIETIC file"):
         load_mietic(tmp_path / "other.csv")
+
+
+def sample_file_with(tmp_path, change, name="mietic.csv") -> Path:
+    """The fixture sample file with `change` applied to its text."""
+    path = tmp_path / name
+    path.write_text(change((FIXTURES / "mietic_sample.csv").read_text(encoding="utf-8-sig")), encoding="utf-8")
+    return path
+
+
+def test_the_mietic_loader_fails_or_counts_and_never_guesses(tmp_path):
+    no_decision = sample_file_with(tmp_path, lambda t: "\n".join(line.rsplit(",", 1)[0] for line in t.splitlines()))
+    with pytest.raises(DataError, match=r"line 1, field 'Final Decision': no such column"):
+        load_mietic(no_decision)  # it used to keep the experts' REMOVE rows without a word
+    assert len(load_mietic(no_decision, retained_only=False)[0]) == 4
+
+    celsius = sample_file_with(tmp_path, lambda t: t.replace(",97.0,", ",37.0,"))
+    assert "temperature 37.0 C" in load_mietic(celsius)[0][0].narrative  # was "temperature 2.8 C"
+    feverish = sample_file_with(tmp_path, lambda t: t.replace(",97.0,", ",150,"))
+    with pytest.raises(DataError, match=r"line 2, field 'temperature': 150.0 is a body temperature in neither"):
+        load_mietic(feverish)
+
+    truncated = sample_file_with(tmp_path, lambda t: t.replace(",agree,agree,RETAIN\n", "\n", 1))
+    with pytest.raises(DataError, match=r"mietic.csv, line 2: 10 fields where the header has 13"):
+        load_mietic(truncated)  # it used to count as "expert decision REMOVE"
+
+
+def test_a_file_in_another_encoding_names_the_file_line_and_fix(tmp_path):
+    latin = tmp_path / "table.csv"
+    header = (FIXTURES / "appropriateness.csv").read_text().splitlines()[0]
+    latin.write_bytes(f"{header}\nH\u00e9morragie,v,CT head,Usually Appropriate,8,,r,\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"table.csv, line 2: not UTF-8 text \(byte 0xe9\): save the file as UTF-8"):
+        load_appropriateness_csv(latin)
+    utf16 = tmp_path / "mietic.csv"
+    utf16.write_text((FIXTURES / "mietic_sample.csv").read_text(encoding="utf-8-sig"), encoding="utf-16")
+    with pytest.raises(DataError, match=r"mietic.csv, line 1: not UTF-8 text .* \(it looks like UTF-16\)"):
+        load_mietic(utf16)
 
 
 def test_appropriateness_csv_reads_rows_and_folds_disagreement():
@@ -150,6 +256,17 @@ def test_appropriateness_bad_rows(tmp_path, line, expected):
     with pytest.raises(DataError) as error:
         load_appropriateness_csv(path)
     assert expected in str(error.value)
+
+
+def test_a_short_row_or_a_huge_field_names_the_file_and_line(tmp_path):
+    path = tmp_path / "table.csv"
+    header = (FIXTURES / "appropriateness.csv").read_text().splitlines()[0]
+    path.write_text(f"{header}\nH,v,CT head,Usually Appropriate,8,,r,\nH,v,CT head\n")
+    with pytest.raises(DataError, match=r"table.csv, line 3: 3 fields where the header has 8"):
+        load_appropriateness_csv(path)
+    path.write_text(f"{header}\nH,v,CT head,Usually Appropriate,8,{'x' * 200_000},r,\n")
+    with pytest.raises(DataError, match=r"table.csv, line \d: unreadable CSV \(field larger than field limit"):
+        load_appropriateness_csv(path)
 
 
 def test_appropriateness_missing_column(tmp_path):

@@ -96,7 +96,10 @@ def _reasoning(profile: Profile, seed: int, path: str | Path | None) -> Splits:
         parts = {split: [direct.read_note(folder / p) for p in paths] for split, paths in fixed.items()}
         return Splits("course notes data/direct (DiReCT schema)", parts["train"], parts["validation"],
                       parts["test"])
-    return Splits(str(path), *split_three_ways(direct.read_notes(path), seed))
+    notes, skipped = direct.read_notes(path)
+    train, validation, test = split_three_ways(notes, seed)
+    train, overlap = without_held_out(train, [validation, test], lambda note: note.text(), str(path))
+    return Splits(str(path), train, validation, test, [skipped, overlap])
 
 
 def _imaging(profile: Profile, seed: int, path: str | Path | None) -> Splits:

@@ -10,11 +10,10 @@ Introduced in notebooks/01_data.ipynb.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlab.data.errors import DataError
+from medlab.data.errors import DataError, read_csv_rows
 
 CATEGORIES = ("Usually Appropriate", "May Be Appropriate", "Usually Not Appropriate")
 DISAGREEMENT = "May Be Appropriate (Disagreement)"  # 4-6 with scattered panel votes
@@ -88,14 +87,11 @@ def load_appropriateness_csv(path: str | Path) -> list[AppropriatenessItem]:
     empty, in which case it is inferred from the procedure's name.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(path, None, None, "file not found")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(path, 1, missing[0], f"missing column(s) {missing}: the header needs {list(CSV_COLUMNS)}")
-        return [_item(row, path, line) for line, row in enumerate(reader, start=2)]
+    columns, rows = read_csv_rows(path)
+    missing = [c for c in CSV_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(path, 1, missing[0], f"missing column(s) {missing}: the header needs {list(CSV_COLUMNS)}")
+    return [_item(row, path, line) for line, row in rows]
 
 
 def _item(row: dict, path: Path, line: int) -> AppropriatenessItem:

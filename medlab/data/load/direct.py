@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlab.data.errors import DataError
+from medlab.data.errors import DataError, SkipReport
 
 SECTIONS = {
     "input1": "Chief complaint", "input2": "History of present illness",
@@ -62,6 +62,13 @@ def parse_key(key: str, path, field_name: str) -> tuple[str, str, int]:
     return match["text"].strip(), match["kind"], int(match["n"])
 
 
+def section_text(value) -> str:
+    """A section's text; '' for one the release leaves out, which it writes as null or "None"
+    (a prompt would otherwise read "Chief complaint: None")."""
+    text = "" if value is None else str(value).strip()
+    return "" if text == "None" else text
+
+
 def read_note(path: str | Path) -> Note:
     """One DiReCT JSON file as its sections, final diagnosis and ordered reasoning steps."""
     path = Path(path)
@@ -71,7 +78,7 @@ def read_note(path: str | Path) -> Note:
         raise DataError(path, error.lineno, None, f"not valid JSON ({error.msg})") from None
     if not isinstance(data, dict):
         raise DataError(path, None, None, "a note is a JSON object with input1..input6 and a diagnosis key")
-    sections = {key: str(data.get(key, "")).strip() for key in SECTIONS}
+    sections = {key: section_text(data.get(key)) for key in SECTIONS}
     if not any(sections.values()):
         raise DataError(path, None, "input1", "empty note: input1..input6 are all missing or blank")
     roots = [key for key in data if key not in SECTIONS]
@@ -106,15 +113,38 @@ def _steps(diagnosis: str, tree: dict, path) -> list[ReasoningStep]:
     return earlier + here
 
 
-def read_notes(folder: str | Path) -> list[Note]:
-    """Every `*.json` note below `folder` (DiReCT keeps one folder per category)."""
+def read_notes(folder: str | Path) -> tuple[list[Note], SkipReport]:
+    """Every note below `folder` (DiReCT keeps one folder per category), and what was skipped:
+    copies in hidden folders (JupyterLab's `.ipynb_checkpoints`), JSON files that are not notes
+    (the release's knowledge graphs, a splits index) and repeats of a note already read."""
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, None, None, "folder not found: give the path to your DiReCT copy")
-    paths = sorted(folder.rglob("*.json"))
-    if not paths:
-        raise DataError(folder, None, None, "no .json notes found below this folder")
-    return [read_note(p) for p in paths]
+    report = SkipReport(f"{folder} (DiReCT notes)")
+    notes, seen = [], set()
+    for path in sorted(folder.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            report.skip("copies in a hidden folder such as .ipynb_checkpoints")
+        elif not is_note(path):
+            report.skip("JSON files that are not notes (no input1..input6: a knowledge graph or an index)")
+        elif (note := read_note(path)).text() in seen:
+            report.skip("repeats of a note already read")
+        else:
+            seen.add(note.text())
+            notes.append(note)
+    if not notes:
+        raise DataError(folder, None, None, f"no DiReCT notes found below this folder ({report})")
+    return notes, report
+
+
+def is_note(path: Path) -> bool:
+    """Does the file look like a note, a JSON object with one of the section keys? Whether it is
+    a well-formed one is `read_note`'s to say, with the file and field where it is not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return True  # let read_note name the error
+    return isinstance(data, dict) and any(key in data for key in SECTIONS)
 
 
 def to_target_text(note: Note) -> str:

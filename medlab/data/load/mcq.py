@@ -92,30 +92,49 @@ def _require(row: dict, columns, source, number) -> None:
             raise DataError(source, number, column, f"missing column: a row needs {list(columns)}")
 
 
+def _text(value, source, number, column: str) -> str:
+    """A field that must be non-empty text; a null, a number or a list is a DataError (so
+    `skip_malformed` counts it) rather than an AttributeError."""
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(source, number, column, f"expected text, got {value!r}")
+    return value.strip()
+
+
+def _option_index(cop, source, number) -> int:
+    """MedMCQA's `cop`, the right option's index 0-3; 1.0 (a copy saved through pandas) reads as 1.
+
+    >>> _option_index(1.0, "m", 1), _option_index(3, "m", 2)
+    (1, 3)
+    """
+    if cop == -1:
+        raise DataError(source, number, "cop",
+                        "cop = -1 means no label (MedMCQA's test split): use the validation split")
+    if isinstance(cop, bool) or not isinstance(cop, int | float) or cop not in (0, 1, 2, 3):
+        raise DataError(source, number, "cop", f"{cop!r} is not 0-3 (for options a-d)")
+    return int(cop)
+
+
 def medqa_item(row: dict, source: str, number: int) -> MCQItem:
     _require(row, MEDQA_COLUMNS, source, number)
     options = row["options"]
     if not isinstance(options, dict) or sorted(options) != list(LETTERS):
         raise DataError(source, number, "options", f"expected a dict with keys A-D, got {options!r}")
+    options = {letter: _text(options[letter], source, number, f"options.{letter}") for letter in LETTERS}
     letter = str(row["answer_idx"]).strip()
     if letter not in options:
         raise DataError(source, number, "answer_idx", f"{letter!r} is not one of the options A-D")
-    if str(row["answer"]).strip() != str(options[letter]).strip():
+    if str(row["answer"]).strip() != options[letter]:
         raise DataError(source, number, "answer",
                         f"{row['answer']!r} is not option {letter} ({options[letter]!r})")
-    return MCQItem(id=f"medqa-{number}", question=row["question"].strip(), options=dict(options),
+    return MCQItem(id=f"medqa-{number}", question=_text(row["question"], source, number, "question"), options=options,
                    answer=letter, source="medqa", meta={"meta_info": row["meta_info"]})
 
 
 def medmcqa_item(row: dict, source: str, number: int) -> MCQItem:
     _require(row, MEDMCQA_COLUMNS, source, number)
-    cop = row["cop"]
-    if cop == -1:
-        raise DataError(source, number, "cop",
-                        "cop = -1 means no label (MedMCQA's test split): use the validation split")
-    if cop not in (0, 1, 2, 3):
-        raise DataError(source, number, "cop", f"{cop!r} is not 0-3 (for options a-d)")
-    options = {letter: str(row[f"op{c}"]).strip() for letter, c in zip(LETTERS, "abcd", strict=True)}
-    return MCQItem(id=str(row["id"]), question=row["question"].strip(), options=options,
+    cop = _option_index(row["cop"], source, number)
+    options = {letter: _text(row[f"op{c}"], source, number, f"op{c}")
+               for letter, c in zip(LETTERS, "abcd", strict=True)}
+    return MCQItem(id=str(row["id"]), question=_text(row["question"], source, number, "question"), options=options,
                    answer=LETTERS[cop], source="medmcqa",
                    meta={"subject": row["subject_name"], "topic": row["topic_name"]})

@@ -9,12 +9,11 @@ Introduced in notebooks/01_data.ipynb.
 
 from __future__ import annotations
 
-import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlab.data.errors import DataError, SkipReport, read_jsonl
+from medlab.data.errors import DataError, SkipReport, read_csv_rows, read_jsonl
 
 
 @dataclass(frozen=True)
@@ -41,8 +40,12 @@ def load_cases(path: str | Path) -> list[TriageRecord]:
                 raise DataError(path, line, name, f"missing: each case needs {', '.join(CASE_FIELDS)}")
         if row["level"] not in (1, 2, 3, 4, 5):
             raise DataError(path, line, "level", f"{row['level']!r} is not an ESI level 1-5")
-        if not str(row["narrative"]).strip():
-            raise DataError(path, line, "narrative", "empty narrative")
+        if not isinstance(row["narrative"], str) or not row["narrative"].strip():
+            raise DataError(path, line, "narrative", f"expected the case's text, got {row['narrative']!r}")
+        if not isinstance(row["case"], dict):
+            raise DataError(path, line, "case", f"expected the case's fields as an object, got {row['case']!r}")
+        if not isinstance(row["trail"], list):
+            raise DataError(path, line, "trail", f"expected the decision points as a list, got {row['trail']!r}")
         records.append(record_from_row(row))
     return records
 
@@ -91,11 +94,11 @@ def load_mietic(path: str | Path, retained_only: bool = True) -> tuple[list[Tria
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, None, "file not found: give the path to your local MIETIC copy")
-    with path.open(newline="", encoding="utf-8-sig") as handle:  # utf-8-sig drops the BOM
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        rows = list(reader)
+    columns, rows = read_csv_rows(path)  # the byte-order mark dropped, every row as long as the header
     if all(c in columns for c in MIETIC_SAMPLE_COLUMNS):
+        if retained_only and "Final Decision" not in columns:
+            raise DataError(path, 1, "Final Decision", "no such column, so the experts' REMOVE rows cannot be left "
+                            "out: give MIETIC's sample file as released, or load it with retained_only=False")
         return _mietic_sample(path, rows, retained_only)
     if all(c in columns for c in MIETIC_CORPUS_COLUMNS):
         return _mietic_corpus(path, rows)
@@ -105,9 +108,9 @@ def load_mietic(path: str | Path, retained_only: bool = True) -> tuple[list[Tria
 
 def _mietic_sample(path: Path, rows: list[dict], retained_only: bool):
     report, records = SkipReport(str(path)), []
-    for line, row in enumerate(rows, start=2):  # line 1 is the header
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        if retained_only and row.get("Final Decision", "RETAIN").upper() != "RETAIN":
+    for line, row in rows:
+        row = {k: v.strip() for k, v in row.items()}
+        if retained_only and row["Final Decision"].upper() != "RETAIN":
             report.skip("expert decision REMOVE")
             continue
         level = parse_level(row["acuity"])
@@ -115,23 +118,47 @@ def _mietic_sample(path: Path, rows: list[dict], retained_only: bool):
             raise DataError(path, line, "acuity", f"{row['acuity']!r} is not an ESI level 1-5")
         if not row["tiragecase"]:
             raise DataError(path, line, "tiragecase", "empty narrative")
-        records.append(TriageRecord(id=f"{path.stem}-{line}", narrative=_sample_narrative(row),
+        records.append(TriageRecord(id=f"{path.stem}-{line}", narrative=_sample_narrative(row, path, line),
                                     level=level, source="mietic", pain_text=row.get("pain", "")))
     return records, report
 
 
-def _sample_narrative(row: dict) -> str:
-    """The expert narrative with the structured vitals appended in Celsius."""
+def celsius(text: str, path: Path, line: int) -> float | None:
+    """A body temperature in Celsius, read as it is written: MIETIC writes Fahrenheit (98.6), a
+    copy may hold Celsius (37.0). Blank is None; a number that is neither is an error.
+
+    >>> celsius("98.6", Path("m.csv"), 2), celsius("37.0", Path("m.csv"), 3), celsius("", Path("m.csv"), 4)
+    (37.0, 37.0, None)
+    """
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise DataError(path, line, "temperature", f"{text!r} is not a number") from None
+    if FAHRENHEIT_BODY[0] <= value <= FAHRENHEIT_BODY[1]:
+        return fahrenheit_to_celsius(value)
+    if CELSIUS_BODY[0] <= value <= CELSIUS_BODY[1]:
+        return value
+    raise DataError(path, line, "temperature", f"{value} is a body temperature in neither Fahrenheit "
+                    f"({FAHRENHEIT_BODY[0]}-{FAHRENHEIT_BODY[1]}) nor Celsius ({CELSIUS_BODY[0]}-{CELSIUS_BODY[1]})")
+
+
+FAHRENHEIT_BODY = (75.0, 115.0)  # survivable body temperatures, with room: 24-46 C
+CELSIUS_BODY = (24.0, 46.0)
+
+
+def _sample_narrative(row: dict, path: Path, line: int) -> str:
+    """The expert narrative with the structured vitals appended, temperature in Celsius."""
     vitals = []
     for key, label in (("heartrate", "HR"), ("resprate", "RR"), ("o2sat", "SpO2")):
         if row.get(key):
             vitals.append(f"{label} {row[key]}")
     if row.get("sbp") and row.get("dbp"):
         vitals.append(f"BP {row['sbp']}/{row['dbp']}")
-    try:
-        vitals.append(f"temperature {fahrenheit_to_celsius(float(row['temperature']))} C")
-    except (KeyError, ValueError):
-        pass
+    temperature = celsius(row.get("temperature", ""), path, line)
+    if temperature is not None:
+        vitals.append(f"temperature {temperature} C")
     pain = parse_pain(row.get("pain", ""))
     vitals.append(f"pain {pain}/10" if pain is not None else f"pain {row.get('pain') or 'not recorded'}")
     return f"{row['tiragecase']} Vitals: {', '.join(vitals)}."
@@ -139,7 +166,7 @@ def _sample_narrative(row: dict) -> str:
 
 def _mietic_corpus(path: Path, rows: list[dict]):
     report, records = SkipReport(str(path)), []
-    for line, row in enumerate(rows, start=2):
+    for line, row in rows:
         level = parse_level(row.get("output", ""))
         if level is None:
             report.skip("output holds no ESI level")
