@@ -15,6 +15,7 @@ import shlex
 import sys
 import typing
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 from typing import Literal
 
 POCKET = "pocket"
@@ -53,6 +54,13 @@ class Profile:
     # Where MedQA and MedMCQA come from: "hub" (the real sets) or "course" (the course's own
     # files in data/, same schema): a t4 recipe can then be smoke-tested on a GPU with no hub.
     data_source: Literal["hub", "course"]
+    # A learner's own copies of the data the hub does not serve (PhysioNet's credentialed sets,
+    # a table of their own); "" means the course's files. Every notebook and script reads them
+    # from here: name them once (`--set direct_dir=...`, MEDLAB_SET, or a notebook's DATA).
+    direct_dir: str = ""  # a DiReCT folder of notes: the reasoning task
+    appropriateness_csv: str = ""  # an appropriateness table: the imaging task
+    mietic_sample: str = ""  # MIETIC's 50-row expert sample file: the 36-case triage benchmark
+    mietic_corpus: str = ""  # MIETIC.csv, 9,629 cases: the triage training data (the benchmark's cases left out)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -199,7 +207,29 @@ def load_profile(name: str = AUTO, **overrides) -> Profile:
     for key, value in overrides.items():
         _check_key(key)
         _check_type(key, value, hints[key])
+        _check_data_path(key, value)
     return replace(PROFILES[name], **overrides)
+
+
+DATA_PATHS = {"direct_dir": "a folder", "appropriateness_csv": "a file", "mietic_sample": "a file",
+              "mietic_corpus": "a file"}
+"""The profile fields that name a learner's own data, and what each must be."""
+
+
+def _check_data_path(key: str, value) -> None:
+    """A data path must exist when it is given: a typo would otherwise fall back to nothing.
+
+    >>> load_profile("tiny", direct_dir="/no/such/folder")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    medlab.profiles.ProfileError: direct_dir='/no/such/folder': no such folder; write the path to your copy, ...
+    """
+    if key not in DATA_PATHS or not value:
+        return
+    path = Path(value).expanduser()
+    if not (path.is_dir() if DATA_PATHS[key] == "a folder" else path.is_file()):
+        raise ProfileError(f"{key}={value!r}: no such {DATA_PATHS[key][2:]}; write the path to your copy, "
+                           "or '' for the course's data")
 
 
 def parse_overrides(pairs) -> dict:

@@ -55,9 +55,10 @@ def imaging_rewards(names: list[str], profile) -> list:
     return [rewards[name] for name in names]
 
 
-def imaging_rows(citations: bool, profile, seed: int, csv: str | None) -> list[dict]:
-    """06's RL pool (`recipes.imaging_pool`), as rows of the run's prompt and reward columns."""
-    after_warm_start, _ = rows_after_warm_start("imaging", sources.splits("imaging", profile, seed, csv).train, profile)
+def imaging_rows(citations: bool, profile, seed: int) -> list[dict]:
+    """06's RL pool (`recipes.imaging_pool`), as rows of the run's prompt and reward columns, from
+    the table the profile names (`--set appropriateness_csv=...`) or the course's."""
+    after_warm_start, _ = rows_after_warm_start("imaging", sources.splits("imaging", profile, seed).train, profile)
     pool = recipes.imaging_pool(after_warm_start, profile)
     return [{"prompt": prompts.imaging_messages(p, citations=citations), "appropriateness": p.appropriateness,
              "rationale": p.rationale} for p in pool]
@@ -73,7 +74,6 @@ def triage_rows(profile, seed: int) -> list[dict]:
 def main() -> None:
     parser = command_line(__doc__.splitlines()[0])
     parser.add_argument("--variant", required=True, choices=[*IMAGING_RUNS, *TRIAGE_RUNS])
-    parser.add_argument("--appropriateness-csv", default=None, help="your appropriateness CSV; default: the course's")
     args = parser.parse_args()
     profile = start(f"script_grpo_{args.variant}", args, parser)
     task = "imaging" if args.variant in IMAGING_RUNS else "triage"
@@ -83,7 +83,7 @@ def main() -> None:
     if task == "imaging":
         citations, names = IMAGING_RUNS[args.variant]
         rewards, weights = imaging_rewards(names, profile), None
-        rows = imaging_rows(citations, profile, args.seed, args.appropriateness_csv)
+        rows = imaging_rows(citations, profile, args.seed)
         tasks = ("imaging_citations",) if citations else ("imaging",)
     else:
         rewards, weights = TRIAGE_RUNS[args.variant]

@@ -31,13 +31,14 @@ TASKS = {
 }
 
 
-def training_conversations(task: str, profile, seed: int, direct_dir: str | None) -> list[list[dict]]:
-    """The conversations the notebook trains `task` on, built as it builds them."""
+def training_conversations(task: str, profile, seed: int) -> list[list[dict]]:
+    """The conversations the notebook trains `task` on, built as it builds them, from the data
+    the profile names (`--set direct_dir=...` for your DiReCT copy, and so on)."""
     if task == "mcq":
         items = profile.cap_train(sources.splits("medqa", profile, seed).train)
         return [prompts.mcq_messages(item, with_answer=True) for item in items]
     if task == "reasoning":
-        notes = profile.cap_train(sources.splits("reasoning", profile, seed, direct_dir).train)
+        notes = profile.cap_train(sources.splits("reasoning", profile, seed).train)
         return [prompts.reasoning_messages(note, with_answer=True) for note in notes]
     return warm_start_conversations(task, warm_start_rows(task, sources.splits(task, profile, seed).train, profile))
 
@@ -45,14 +46,13 @@ def training_conversations(task: str, profile, seed: int, direct_dir: str | None
 def main() -> None:
     parser = command_line(__doc__.splitlines()[0])
     parser.add_argument("--task", required=True, choices=TASKS)
-    parser.add_argument("--direct-dir", default=None, help="your DiReCT folder (reasoning); default: the course's")
     args = parser.parse_args()
     profile = start(f"script_sft_{args.task}", args, parser)
     name, data_task, tasks, notebook = TASKS[args.task]
     recipe = recipes.sft_recipe(data_task, profile)
     if args.max_steps:
         recipe = replace(recipe, max_steps=args.max_steps)
-    conversations = training_conversations(args.task, profile, args.seed, args.direct_dir)
+    conversations = training_conversations(args.task, profile, args.seed)
     # The trainer's config before the model: under ZeRO-3 from_pretrained then loads shard by shard.
     config = sft_config(profile, recipe, checkpoint_dir(profile, name, recipe), args.seed, args.report_to)
     model, tokenizer = load_model_and_tokenizer(base_model(data_task, profile), profile)

@@ -158,24 +158,16 @@ def test_examples_longer_than_max_seq_len_are_counted_and_too_many_stop_the_run(
     assert "4 of 4 examples are longer than max_seq_len" in capsys.readouterr().out
 
 
-def release_length_note(note):
-    """`note` as long as the longest real DiReCT notes: sections of about 5,000 characters in all
-    and a chain of about 4,300 (measured on the release: 1,221-2,194 Llama 3 tokens each)."""
-    from dataclasses import replace
+def test_real_length_direct_notes_fit_t4s_reasoning_recipe_and_not_the_profiles_length(llama32, tmp_path):
+    from learner_files import write_release_folder
 
-    sentence = "Patient reports intermittent productive cough with yellow sputum and night sweats. "
-    sections = {key: sentence * 12 for key in ("input1", "input2", "input3", "input5", "input6")}
-    steps = tuple(replace(step, rationale=step.rationale + " " + sentence * 15) for step in note.steps)
-    return replace(note, sections={**sections, "input4": ""}, steps=(steps * 4)[:4])
-
-
-def test_real_length_direct_notes_fit_t4s_reasoning_recipe_and_not_the_profiles_length(llama32, eval_sets):
+    from medlab.data.load.direct import read_notes
     from medlab.recipes import sft_recipe
     from medlab.training import TooLong, check_lengths, seq_len
 
+    write_release_folder(tmp_path, notes=4, long=True)
     tokenizer, t4 = load_tokenizer(str(llama32)), load_profile("t4")
-    conversations = [prompts.reasoning_messages(release_length_note(n), with_answer=True)
-                     for n in eval_sets["reasoning"][:4]]
+    conversations = [prompts.reasoning_messages(note, with_answer=True) for note in read_notes(tmp_path)[0]]
     lengths = check_lengths(tokenizer, conversations, seq_len(sft_recipe("reasoning", t4), t4), "sft_reasoning")
     assert 2000 <= max(lengths) <= seq_len(sft_recipe("reasoning", t4), t4)
     with pytest.raises(TooLong, match="sft_reasoning: 4 of 4 examples"):  # the profile's 1,024 cut every chain

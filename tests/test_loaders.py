@@ -142,24 +142,9 @@ def test_direct_folder_reader(tmp_path):
         read_notes(tmp_path / "missing")
 
 
-def write_release_folder(folder: Path, notes: int = 12) -> None:
-    """A DiReCT folder laid out as the release and a learner's copy are: notes in category
-    folders, JupyterLab's checkpoint copies beside them, a knowledge-graph file, a repeated note,
-    and missing sections written as "None"."""
-    note = json.loads((FIXTURES / "direct/tuberculosis_1.json").read_text())
-    for i in range(notes):
-        category = folder / ("Tuberculosis" if i % 2 else "Pneumonia")
-        (category / ".ipynb_checkpoints").mkdir(parents=True, exist_ok=True)
-        text = json.dumps({**note, "input1": f"cough for {i + 2} weeks", "input4": "None"})
-        (category / f"note_{i}.json").write_text(text)
-        (category / ".ipynb_checkpoints" / f"note_{i}-checkpoint.json").write_text(text)
-    (folder / "Pneumonia" / "note_0_copy.json").write_text((folder / "Pneumonia" / "note_0.json").read_text())
-    (folder / "diagnostic_kg").mkdir()
-    (folder / "diagnostic_kg" / "Tuberculosis.json").write_text(json.dumps(
-        {"diagnostic": {"Suspected TB": ["Tuberculosis"]}, "knowledge": {"Suspected TB": {"Risk Factors": "HIV"}}}))
-
-
 def test_a_learners_direct_folder_is_read_without_copies_graphs_or_leaks(tmp_path):
+    from learner_files import write_release_folder
+
     from medlab.data import sources
     from medlab.profiles import load_profile
 

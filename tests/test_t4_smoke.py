@@ -15,6 +15,14 @@ configs, random weights), whose replies never end on their own and are cut at 32
 RL notebooks with the stand-ins take 10 minutes more (every random reply runs to its budget,
 sampled over 128,256 tokens through bitsandbytes' CPU kernels), more than this suite can spend;
 `tests/test_llama_standin.py` checks the pieces they use.
+
+Both runs are given a learner's own data (`learner_files.py`: a DiReCT folder in the release's
+layout, an appropriateness table, MIETIC's two files), named as a learner names it, and check
+that every notebook that reads a task's data read theirs: 01 and 02 with the stand-ins, 04-08
+with the pocket model. The stand-ins' run gets notes as long as the release's, which 01
+measures with Llama's own tokenizer against the reasoning recipe's 2,560 tokens (04 training on
+them with the stand-ins took about 4 minutes more, 16 micro-batches of 2,000 tokens per step
+through bitsandbytes' CPU kernels, so it runs with the pocket model, on shorter notes).
 """
 
 from __future__ import annotations
@@ -52,8 +60,28 @@ def run_course_on_t4(overrides: list[str], only: list[str] = ()) -> str:
     return done.stdout
 
 
+def learner_overrides(folder: Path, long_notes: bool = False) -> tuple[dict[str, str], list[str]]:
+    """A learner's own data written below `folder` (`learner_files`), and the --set pairs naming it."""
+    from learner_files import write_learner_data
+
+    named = write_learner_data(folder, long_notes)
+    return named, [f"{key}={value}" for key, value in named.items()]
+
+
+def printed(course: Path, notebook: str) -> str:
+    """Everything an executed notebook of the t4 run printed."""
+    executed = json.loads((course / "runs" / "t4" / f"{notebook}.ipynb").read_text())
+    return "".join("".join(output.get("text", "")) for cell in executed["cells"] for output in cell.get("outputs", []))
+
+
 def test_every_notebook_runs_on_the_t4_profile(scratch_course):
-    run_course_on_t4(SMOKE, only=[name[:2] for name in POCKET_NOTEBOOKS])
+    named, pairs = learner_overrides(scratch_course / "mine")
+    run_course_on_t4([*SMOKE, *pairs], only=[name[:2] for name in POCKET_NOTEBOOKS])
+    for notebook, fields in (("04_sft_reasoning", ("direct_dir", "appropriateness_csv", "mietic_corpus")),
+                             ("06_grpo_appropriateness", ("appropriateness_csv",)),
+                             ("07_grpo_triage", ("mietic_corpus", "mietic_sample")),
+                             ("08_evaluation", tuple(named))):
+        assert all(named[field] in printed(scratch_course, notebook) for field in fields), notebook
 
     summary = json.loads((scratch_course / "runs" / "t4" / "summary.json").read_text())
     assert [n["name"] for n in summary["notebooks"]] == POCKET_NOTEBOOKS
@@ -74,9 +102,13 @@ def test_every_notebook_runs_on_the_t4_profile(scratch_course):
 
 
 def test_the_llama_path_runs_with_the_stand_ins(scratch_course, llama32, llama31, qwen_judge):
-    """Data, baseline, SFT and export with Llama's real tokenizer, templates and configs."""
+    """Data, baseline, SFT and export with Llama's real tokenizer, templates and configs, on a
+    learner's data with DiReCT notes as long as the release's."""
+    named, pairs = learner_overrides(scratch_course / "mine", long_notes=True)
     output = run_course_on_t4([f"small_model={llama32}", f"large_model={llama31}", f"judge_model={qwen_judge}",
-                               "max_new_tokens=32", *SMALL_RUN], only=LLAMA_NOTEBOOKS)
+                               "max_new_tokens=32", *SMALL_RUN, *pairs], only=LLAMA_NOTEBOOKS)
+    assert all(f"yours, {path}" in printed(scratch_course, "01_data") for path in named.values())
+    assert f"DiReCT notes: yours, {named['direct_dir']}" in printed(scratch_course, "02_baseline")
     assert "[5/5] 09_export_chat" in output
     summary = json.loads((scratch_course / "runs" / "t4" / "summary.json").read_text())
     metrics = {n["name"]: n["metrics"] for n in summary["notebooks"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from medlab.data.errors import SkipReport
 from medlab.data.load import appropriateness, direct, mcq, triage
-from medlab.data.splits import drop_overlap, split_holdout, split_three_ways
+from medlab.data.splits import drop_overlap, normalize, split_holdout, split_three_ways
 from medlab.profiles import Profile
 from medlab.runlog import course_root
 
@@ -49,7 +49,29 @@ def splits(task: str, profile: Profile, seed: int = 0, path: str | Path | None =
     """
     if task not in SPLITS:
         raise ValueError(f"unknown task {task!r}: choose from {', '.join(SPLITS)}")
-    return SPLITS[task](profile, seed, path)
+    return SPLITS[task](profile, seed, path or learner_path(task, profile))
+
+
+def learner_path(task: str, profile: Profile) -> str | None:
+    """The learner's own copy of `task`'s data that the profile names, or None for the course's."""
+    field_name = {"reasoning": "direct_dir", "imaging": "appropriateness_csv", "triage": "mietic_corpus"}.get(task)
+    return (getattr(profile, field_name) or None) if field_name else None
+
+
+def data_used(profile: Profile) -> str:
+    """One line per dataset a learner can bring: whose copy this run reads.
+
+    >>> from medlab.profiles import load_profile
+    >>> print(data_used(load_profile("tiny")))
+    DiReCT notes: the course's (set direct_dir to use yours)
+    appropriateness table: the course's (set appropriateness_csv to use yours)
+    MIETIC sample (triage benchmark): the course's (set mietic_sample to use yours)
+    MIETIC cases (triage training): the course's (set mietic_corpus to use yours)
+    """
+    named = {"DiReCT notes": "direct_dir", "appropriateness table": "appropriateness_csv",
+             "MIETIC sample (triage benchmark)": "mietic_sample", "MIETIC cases (triage training)": "mietic_corpus"}
+    return "\n".join(f"{label}: yours, {getattr(profile, key)}" if getattr(profile, key)
+                     else f"{label}: the course's (set {key} to use yours)" for label, key in named.items())
 
 
 # Per MCQ dataset: loader, hub id, and the (train, test) split names on the hub and on disk.
@@ -78,13 +100,33 @@ def _mcq(dataset: str, profile: Profile, seed: int, path: str | Path | None) -> 
 
 
 def _triage(profile: Profile, seed: int, path: str | Path | None) -> Splits:
-    """ESI cases with their decision trails: the course's, or yours in the same JSON-lines schema."""
+    """ESI cases: the course's (with their decision trails), a folder of yours in the same
+    JSON-lines schema, or a MIETIC file (`mietic_corpus`) split 80/10/10 by seed, less every case
+    of the triage benchmark, which stays held out."""
+    if path is not None and Path(path).is_file():
+        return _mietic_cases(profile, seed, Path(path))
     folder = Path(path) if path else data_dir() / "triage"
     parts = {split: triage.load_cases(folder / f"{split}.jsonl") for split in ("train", "validation", "test")}
     source = str(folder) if path else "course ESI cases data/triage"
     train, overlap = without_held_out(parts["train"], [parts["validation"], parts["test"]],
                                       lambda record: record.narrative, source)
     return Splits(source, train, parts["validation"], parts["test"], [overlap])
+
+
+def _mietic_cases(profile: Profile, seed: int, path: Path) -> Splits:
+    records, skipped = triage.load_mietic(path)
+    benchmark = [case_text(case) for case in triage_benchmark(profile.mietic_sample)[0]]
+    kept = [r for r in records if not any(text in normalize(r.narrative) for text in benchmark)]
+    skipped.skip("benchmark cases, held out for evaluation", len(records) - len(kept))
+    train, validation, test = split_three_ways(kept, seed)
+    train, overlap = without_held_out(train, [validation, test], lambda record: record.narrative, str(path))
+    return Splits(str(path), train, validation, test, [skipped, overlap])
+
+
+def case_text(record) -> str:
+    """A benchmark case's own words, normalised: its narrative before the vital signs the loader
+    appends, the part MIETIC's full file repeats."""
+    return normalize(record.narrative.split(triage.VITALS_AFTER)[0])
 
 
 def _reasoning(profile: Profile, seed: int, path: str | Path | None) -> Splits:
@@ -148,22 +190,21 @@ def without_held_out(train: list, held_out: list[list], key, source: str) -> tup
 EVAL_TASKS = ("medqa", "medmcqa", "triage", "imaging", "imaging_citations", "reasoning")
 
 
-def eval_sets(profile: Profile, seed: int = 0, mietic_path: str | Path | None = None,
-              direct_dir: str | Path | None = None, appropriateness_csv: str | Path | None = None,
-              tasks=EVAL_TASKS) -> dict[str, list]:
-    """The held-out set of each of `tasks`, capped at the profile's `max_eval_examples`.
+def eval_sets(profile: Profile, seed: int = 0, tasks=EVAL_TASKS) -> dict[str, list]:
+    """The held-out set of each of `tasks`, capped at the profile's `max_eval_examples`, from
+    the data the profile names (`direct_dir`, `appropriateness_csv`, `mietic_sample`).
 
     Only the tasks asked for are loaded: MedMCQA alone is 182k training rows, read to hold
-    its validation split apart. Triage uses the 36-case benchmark (MIETIC-36 when
-    `mietic_path` is given), small on purpose: its confidence intervals show how little 36
+    its validation split apart. Triage uses the 36-case benchmark (MIETIC-36 when the profile
+    names MIETIC's sample file), small on purpose: its confidence intervals show how little 36
     cases can settle.
     """
     builders = {
         "medqa": lambda: profile.cap_eval(splits("medqa", profile, seed).test),
         "medmcqa": lambda: profile.cap_eval(splits("medmcqa", profile, seed).test),
-        "triage": lambda: triage_benchmark(mietic_path)[0],
-        "imaging": lambda: profile.cap_eval(splits("imaging", profile, seed, appropriateness_csv).test),
-        "reasoning": lambda: profile.cap_eval(splits("reasoning", profile, seed, direct_dir).test),
+        "triage": lambda: profile.cap_eval(triage_benchmark(profile.mietic_sample)[0]),
+        "imaging": lambda: profile.cap_eval(splits("imaging", profile, seed).test),
+        "reasoning": lambda: profile.cap_eval(splits("reasoning", profile, seed).test),
     }
     same_items = {"imaging_citations": "imaging"}  # the same pairs, asked with evidence snippets
     unknown = sorted(set(tasks) - set(builders) - set(same_items))

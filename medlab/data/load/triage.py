@@ -148,6 +148,10 @@ FAHRENHEIT_BODY = (75.0, 115.0)  # survivable body temperatures, with room: 24-4
 CELSIUS_BODY = (24.0, 46.0)
 
 
+VITALS_AFTER = " Vitals: "
+"""What separates a sample-file case's own words from the vital signs the loader appends."""
+
+
 def _sample_narrative(row: dict, path: Path, line: int) -> str:
     """The expert narrative with the structured vitals appended, temperature in Celsius."""
     vitals = []
@@ -161,7 +165,7 @@ def _sample_narrative(row: dict, path: Path, line: int) -> str:
         vitals.append(f"temperature {temperature} C")
     pain = parse_pain(row.get("pain", ""))
     vitals.append(f"pain {pain}/10" if pain is not None else f"pain {row.get('pain') or 'not recorded'}")
-    return f"{row['tiragecase']} Vitals: {', '.join(vitals)}."
+    return f"{row['tiragecase']}{VITALS_AFTER}{', '.join(vitals)}."
 
 
 def _mietic_corpus(path: Path, rows: list[dict]):
