@@ -211,8 +211,7 @@ def load_profile(name: str = AUTO, **overrides) -> Profile:
     return replace(PROFILES[name], **overrides)
 
 
-DATA_PATHS = {"direct_dir": "a folder", "appropriateness_csv": "a file", "mietic_sample": "a file",
-              "mietic_corpus": "a file"}
+DATA_PATHS = {"direct_dir": "folder", "appropriateness_csv": "file", "mietic_sample": "file", "mietic_corpus": "file"}
 """The profile fields that name a learner's own data, and what each must be."""
 
 
@@ -227,8 +226,8 @@ def _check_data_path(key: str, value) -> None:
     if key not in DATA_PATHS or not value:
         return
     path = Path(value).expanduser()
-    if not (path.is_dir() if DATA_PATHS[key] == "a folder" else path.is_file()):
-        raise ProfileError(f"{key}={value!r}: no such {DATA_PATHS[key][2:]}; write the path to your copy, "
+    if not (path.is_dir() if DATA_PATHS[key] == "folder" else path.is_file()):
+        raise ProfileError(f"{key}={value!r}: no such {DATA_PATHS[key]}; write the path to your copy, "
                            "or '' for the course's data")
 
 

@@ -55,6 +55,8 @@ def test_the_data_notebook_reads_and_prints_the_learners_copies(scratch_course, 
     executed = json.loads((scratch_course / "runs" / "tiny" / "01_data.ipynb").read_text())
     printed = "".join("".join(out.get("text", "")) for cell in executed["cells"] for out in cell.get("outputs", []))
     assert f"DiReCT notes: yours, {learner_data['direct_dir']}" in printed
+    assert "12 copies in a hidden folder such as .ipynb_checkpoints" in printed  # what was skipped, counted
+    assert "1 benchmark cases, held out for evaluation" in printed
     metrics = json.loads((scratch_course / "runs" / "tiny" / "metrics" / "01_data.json").read_text())["metrics"]
     assert sum(metrics["split_counts"]["DiReCT"].values()) == 12
     assert sum(metrics["split_counts"]["Appropriateness"].values()) == 80

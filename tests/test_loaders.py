@@ -214,6 +214,12 @@ def test_a_file_in_another_encoding_names_the_file_line_and_fix(tmp_path):
     latin.write_bytes(f"{header}\nH\u00e9morragie,v,CT head,Usually Appropriate,8,,r,\n".encode("latin-1"))
     with pytest.raises(DataError, match=r"table.csv, line 2: not UTF-8 text \(byte 0xe9\): save the file as UTF-8"):
         load_appropriateness_csv(latin)
+    note = json.loads((FIXTURES / "direct/tuberculosis_1.json").read_text())
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "n.json").write_bytes(json.dumps({**note, "input1": "fi\u00e8vre"}, ensure_ascii=False)
+                                                .encode("latin-1"))
+    with pytest.raises(DataError, match=r"n.json, line 1: not UTF-8 text \(byte 0xe8\)"):
+        read_notes(tmp_path / "notes")
     utf16 = tmp_path / "mietic.csv"
     utf16.write_text((FIXTURES / "mietic_sample.csv").read_text(encoding="utf-8-sig"), encoding="utf-16")
     with pytest.raises(DataError, match=r"mietic.csv, line 1: not UTF-8 text .* \(it looks like UTF-16\)"):

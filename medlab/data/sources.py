@@ -116,11 +116,16 @@ def _triage(profile: Profile, seed: int, path: str | Path | None) -> Splits:
 def _mietic_cases(profile: Profile, seed: int, path: Path) -> Splits:
     records, skipped = triage.load_mietic(path)
     benchmark = [case_text(case) for case in triage_benchmark(profile.mietic_sample)[0]]
-    kept = [r for r in records if not any(text in normalize(r.narrative) for text in benchmark)]
+    kept = [record for record in records if not in_benchmark(normalize(record.narrative), benchmark)]
     skipped.skip("benchmark cases, held out for evaluation", len(records) - len(kept))
     train, validation, test = split_three_ways(kept, seed)
     train, overlap = without_held_out(train, [validation, test], lambda record: record.narrative, str(path))
     return Splits(str(path), train, validation, test, [skipped, overlap])
+
+
+def in_benchmark(said: str, benchmark: list[str]) -> bool:
+    """Does a normalised case text hold one of the benchmark's cases?"""
+    return any(case in said for case in benchmark)
 
 
 def case_text(record) -> str:

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlab.data.errors import DataError, SkipReport
+from medlab.data.errors import DataError, SkipReport, read_text
 
 SECTIONS = {
     "input1": "Chief complaint", "input2": "History of present illness",
@@ -73,7 +73,7 @@ def read_note(path: str | Path) -> Note:
     """One DiReCT JSON file as its sections, final diagnosis and ordered reasoning steps."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))  # a file in another encoding: a DataError with file and line
     except json.JSONDecodeError as error:
         raise DataError(path, error.lineno, None, f"not valid JSON ({error.msg})") from None
     if not isinstance(data, dict):
@@ -141,8 +141,8 @@ def is_note(path: Path) -> bool:
     """Does the file look like a note, a JSON object with one of the section keys? Whether it is
     a well-formed one is `read_note`'s to say, with the file and field where it is not."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(read_text(path))
+    except (json.JSONDecodeError, DataError):
         return True  # let read_note name the error
     return isinstance(data, dict) and any(key in data for key in SECTIONS)
 
