@@ -148,7 +148,7 @@ def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
     model_id = profile.large_model if case.model == "large" else profile.small_model
     if case.kind == "sft":
         recipe = replace(recipes.sft_recipe(case.task, profile), max_steps=steps)
-        if dry_run:  # the dry run's short rows (its profile's max_seq_len), not the recipe's own length
+        if dry_run:  # the dry run's short rows (its profile's max_seq_len), not the recipe's longer ones
             recipe = replace(recipe, max_seq_len=0)
         return run_sft_case(case, model_id, recipe, profile)
     if case.kind == "ppo":

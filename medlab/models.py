@@ -95,7 +95,6 @@ def fix_template_date(tokenizer) -> None:
         tokenizer.chat_template = _DATE_LINE + template
 
 
-
 def quantization_config(profile: Profile):
     """4-bit NF4 with double quantisation and compute in the profile's precision, or None."""
     if not profile.load_in_4bit:

@@ -95,12 +95,12 @@ SET_ASIDE_BEFORE = re.compile(r"(?:\bnot|n't|\bnever|\bthan|\binstead of|\bfrom|
 
 # ---- multiple choice: the answer a reply states, not a letter that happens to start a line ----
 
-_LETTER = r"(?:\(([A-Ea-e])\)|\b([A-E])\b)(?=[\s.,:;)*!/]|$)"
-"""An option letter: any case in parentheses, "(b)"; a capital on its own, "B" (so not the
-article in "A 67-year-old man")."""
-_OR_LETTER = re.compile(r"\s*(?:or|/)\s*(?:option\s*)?" + _LETTER, re.I)
+_LETTER = r"(?:\(([A-Ea-e])\)|(?-i:\b([A-E])\b))(?=[\s.,:;)*!/&]|$)"
+"""An option letter: any case in parentheses, "(b)"; a capital on its own, "B", even where the
+rest of the pattern ignores case (so not the "a" of "the answer is a heparin drip")."""
+_OR_LETTER = re.compile(r"\s*(?:or|/|,|and|&)\s*(?:option\s*)?" + _LETTER, re.I)
 MCQ_STATEMENTS = [  # from the most explicit down: the first kind a reply uses decides
-    [re.compile(r"\banswer\s*(?:is|:|=|-)?\s*(?:option\s*|choice\s*)?\**\s*" + _LETTER, re.I),
+    [re.compile(r"\banswer[ \t]*(?:is|:|=|-)?[ \t]*(?:option[ \t]*|choice[ \t]*)?\**[ \t]*" + _LETTER, re.I),
      re.compile(r"\banswer\s*(?:is|:)[^\n]*?\(([A-Ea-e])\)()[\s.*]*$", re.I | re.M)],  # "Answer: Heparin (B)"
     [re.compile(r"\b(?:correct|best|right)\s+(?:option|choice|letter)\s*(?:is|:)?\s*\**\s*" + _LETTER, re.I),
      re.compile(r"\b(?:choose|select|pick|go with)\s+(?:option\s*)?\**\s*" + _LETTER, re.I)],
@@ -141,7 +141,9 @@ def options_named(text: str, options: dict[str, str]) -> set[str]:
         at = [m.start() for m in re.finditer(rf"\b{re.escape(option)}\b", said)] if option else []
         if any(not SET_ASIDE_BEFORE.search(said[:start]) for start in at):
             named.add(letter)
-    return named
+    # "low molecular weight heparin" names that option, not also "heparin"
+    return {letter for letter in named
+            if not any(normalize(options[letter]) in normalize(options[other]) for other in named - {letter})}
 
 
 def named_option(span: str, options: dict[str, str]) -> str | None:
@@ -156,11 +158,22 @@ def named_option(span: str, options: dict[str, str]) -> str | None:
     return None
 
 
+ANSWER_TEXT = re.compile(r"\banswer\s*(?:is|:)\s*\**\s*([^\n]+)", re.I)
+
+
+def answers_by_text(span: str, options: dict[str, str]) -> list[str]:
+    """The letters whose option text an answer statement gives whole: "Answer: A 5-day course of
+    prednisone" is that option, not option A (the course's SFT replies name the text)."""
+    by_text = {normalize(text): letter for letter, text in options.items() if normalize(text)}
+    return [by_text[said] for said in (normalize(m.group(1)) for m in ANSWER_TEXT.finditer(span)) if said in by_text]
+
+
 def parse_mcq(text: str | None, options: dict[str, str]) -> str | None:
     r"""The letter a reply states as its answer; None when it states none, hedges ("B or C") or
     states two.
 
-    In order: an answer statement ("Answer: B", "the correct answer is (B)", "**Answer:** B"),
+    In order: an answer statement that gives an option's whole text ("Answer: Heparin"), one
+    that gives a letter ("Answer: B", "the correct answer is (B)", "**Answer:** B"),
     then a line that is only an option ("B", "**B. Heparin**") at the end or the start, then "the
     best option is B" or "I choose B", then "option B", then the one option whose text the
     conclusion names. A letter that starts a sentence or an option-by-option walk is no answer.
@@ -175,7 +188,7 @@ def parse_mcq(text: str | None, options: dict[str, str]) -> str | None:
     lines = [line for line in span.splitlines() if line.strip()]
     if not lines:
         return None
-    kinds = [letters_stated(span, MCQ_STATEMENTS[0]),
+    kinds = [answers_by_text(span, options), letters_stated(span, MCQ_STATEMENTS[0]),
              [letter for letter in (letter_line(lines[-1], options), letter_line(lines[0], options)) if letter],
              *(letters_stated(span, statements) for statements in MCQ_STATEMENTS[1:])]
     for stated in kinds:
@@ -190,13 +203,19 @@ def parse_mcq(text: str | None, options: dict[str, str]) -> str | None:
 ESI_MENTION = re.compile(
     r"\besi\s*(?:level|category)?\s*(?:is|of|:|=|-)?\s*\**\s*([1-5])\b"  # "ESI 2", "ESI level: 2", "esi-3"
     r"|\b(?:triage|acuity)\s*(?:level|category)?\s*(?:is|of|:|=|-)?\s*\**\s*([1-5])\b"  # "triage level 2"
-    r"|\blevel\s*(?:is|of|:|-)?\s*\**\s*([1-5])\b(?!\s*trauma)"  # "Level 2", not "a level 1 trauma centre"
-    r"|^\W*([1-5])\W*$",  # a line that is only the level: "2", "**2**"
+    # "Level 2" opening a clause or after a colon; not "lactate level 4" or "a level 1 trauma centre"
+    r"|(?:^|[:(*])\s*level\s*(?:is|of|:|-)?\s*\**\s*([1-5])\b(?!\s*trauma)",
     re.I | re.M)
+BARE_LEVEL = re.compile(r"\W*([1-5])\W*")
+"""A conclusion that is only the level: "2", "**2**". Only the whole conclusion: a numbered list
+after the level ("1. Chest pain") is not one."""
 CLAUSES = re.compile(r"(?<=[.!?])\s+|\n+|;|\bhowever\b|\bbut\b", re.I)
-CONDITIONAL = re.compile(r"\b(?:if|unless|should|could|might|otherwise|in case"
-                         r"|would (?:become|be upgraded|change|escalate))\b", re.I)
-RANGE_AFTER = re.compile(r"\s*(?:-|\u2013|/|or)\s*(?:esi\s*)?[1-5]\b", re.I)
+CONDITIONAL = re.compile(r"\b(?:if|unless|otherwise|in case|(?:could|might|may) be|would (?:become|be upgraded"
+                         r"|change|escalate))\b|^\W*should\b", re.I)
+"""A clause that puts its level in a condition or a possibility, when the words come before the
+level: "if she deteriorates, ESI 1", "could be ESI 1", "Should the vitals worsen, ESI 2".
+After it they qualify a level already given: "ESI 2 unless the ECG is normal"."""
+RANGE_AFTER = re.compile(r"\s*(?:-|\u2013|/|or|to)\s*(?:esi\s*)?[1-5]\b", re.I)
 
 
 def levels_in(clause: str) -> tuple[list[int], bool]:
@@ -222,10 +241,16 @@ def parse_esi(text: str | None) -> int | None:
     >>> parse_esi("ESI level 2. However, if the patient deteriorates, they would become ESI 1.")
     2
     """
+    span = conclusion_span(text)
+    bare = BARE_LEVEL.fullmatch(span)
+    if bare:
+        return int(bare.group(1))
     answer = None
-    for clause in CLAUSES.split(conclusion_span(text)):
+    for clause in CLAUSES.split(span):
         levels, hedged = levels_in(clause)
-        if levels and not CONDITIONAL.search(clause):
+        condition = CONDITIONAL.search(clause)
+        first_level = ESI_MENTION.search(clause)
+        if levels and not (condition and first_level and condition.start() < first_level.start()):
             answer = None if hedged else levels[-1]
     return answer
 

@@ -208,6 +208,8 @@ def load_profile(name: str = AUTO, **overrides) -> Profile:
         _check_key(key)
         _check_type(key, value, hints[key])
         _check_data_path(key, value)
+    overrides = {key: str(Path(value).expanduser()) if key in DATA_PATHS and value else value
+                 for key, value in overrides.items()}  # "~/DiReCT" read as the folder it names
     return replace(PROFILES[name], **overrides)
 
 

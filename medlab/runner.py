@@ -27,7 +27,7 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 
-from medlab.profiles import OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
+from medlab.profiles import DATA_PATHS, OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
 from medlab.runlog import course_root, runs_dir, write_json
 
 
@@ -229,9 +229,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--set: {error}")
             return 2
         # The notebooks' kernels inherit it; appended, so it wins over what MEDLAB_SET already said.
+        # Data paths made absolute here: the kernels run in notebooks/, not where --set was typed.
         os.environ[OVERRIDES_VARIABLE] = " ".join(filter(None, [os.environ.get(OVERRIDES_VARIABLE, ""),
-                                                               shlex.join(args.set)]))
+                                                               shlex.join(map(absolute_data_path, args.set))]))
     return run_course(args.profile, args.seed, args.only)
+
+
+def absolute_data_path(pair: str) -> str:
+    """A `key=value` override with a data path (`profiles.DATA_PATHS`) made absolute; others as given.
+
+    >>> import os; absolute_data_path("direct_dir=notes") == f"direct_dir={os.getcwd()}/notes"
+    True
+    >>> absolute_data_path("max_train_examples=50")
+    'max_train_examples=50'
+    """
+    key, _, value = pair.partition("=")
+    return f"{key}={Path(value).expanduser().resolve()}" if key in DATA_PATHS and value else pair
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ class LoraRecipe:
     scheduler: str = "cosine"
     warmup_ratio: float = 0.03
     max_steps: int = 0  # optimiser steps at most (0: the epochs decide); caps a run to fit a session
-    max_seq_len: int = 0  # tokens per example, prompt and reply (0: the profile's max_seq_len)
+    max_seq_len: int = 0  # tokens per example, prompt and reply, where more than the profile's (`seq_len`)
 
     def lora_config(self):
         from peft import LoraConfig
@@ -56,9 +56,10 @@ class LoraRecipe:
 
 
 def seq_len(recipe: LoraRecipe, profile: Profile) -> int:
-    """The tokens per example a run trains on: the recipe's own length where a task's data needs
-    one (real DiReCT notes run past t4's 1,024), else the profile's `max_seq_len`."""
-    return recipe.max_seq_len or profile.max_seq_len
+    """The tokens per example a run trains on: the profile's `max_seq_len`, or the recipe's own
+    where a task's data needs more (real DiReCT notes run past t4's 1,024). The larger wins, so
+    `--set max_seq_len=...` can still raise it."""
+    return max(recipe.max_seq_len, profile.max_seq_len)
 
 
 def recipe_key(recipe) -> str:

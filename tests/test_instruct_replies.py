@@ -50,7 +50,24 @@ MCQ_REPLIES = [
     ("The answer is B. On reflection, the answer is C.", None),
     ("I cannot choose without more information.", None),
     ("A. Aspirin\nB. Heparin\nC. Observation\nD. Surgical embolectomy", None),  # the options restated
+    ("The answer is a heparin infusion.", "B"),  # the article, not option A
+    ("## Answer\n\nA 67-year-old man with a PE needs heparin.", "B"),
+    ("Answer: B, C", None), ("Answer: B and D are both reasonable", None),
 ]
+
+# The course's SFT replies give the option's text; an option may itself begin with "A" or hold another
+PREDNISONE = {"A": "Ibuprofen", "B": "A 5-day course of oral prednisone", "C": "Observation", "D": "Surgery"}
+HEPARINS = {"A": "Aspirin", "B": "Heparin", "C": "Low molecular weight heparin", "D": "Observation"}
+
+
+@pytest.mark.parametrize(("reply", "options", "expected"), [
+    ("Answer: A 5-day course of oral prednisone", PREDNISONE, "B"),
+    ("Answer: a 5-day course of oral prednisone.", PREDNISONE, "B"),
+    ("Start low molecular weight heparin.", HEPARINS, "C"),
+    ("Answer: Heparin", HEPARINS, "B"),
+])
+def test_an_answer_that_gives_an_options_text_is_that_option(reply, options, expected):
+    assert parse_mcq(reply, options) == expected
 
 
 @pytest.mark.parametrize(("reply", "expected"), MCQ_REPLIES)
@@ -77,6 +94,12 @@ ESI_REPLIES = [
     ("Somewhere between level 2 and level 3.", None),
     ("Could be ESI 1 if she becomes unresponsive.", None),  # only a conditional level
     ("Transfer to a level 1 trauma center may be needed; ESI 2.", 2),
+    ("ESI 2\n\nRationale:\n1. Chest pain\n2. HR 130\n3. ECG", 2),  # a numbered list is not a level
+    ("ESI 3\n\nResources needed:\n2", 3),
+    ("She should be triaged as ESI 2.", 2), ("ESI 2, as she might have ACS.", 2), ("ESI 2 (could be ACS)", 2),
+    ("Assign ESI 2 unless the ECG is normal.", 2),  # a condition after the level qualifies it
+    ("ESI 2. Lactate level 4.", 2),  # a lab value, not a triage level
+    ("ESI 2 to 3", None),
 ]
 
 
@@ -86,5 +109,5 @@ def test_esi_replies_as_instruct_models_write_them(reply, expected):
 
 
 def test_the_corpus_is_large_enough_to_mean_something():
-    assert len(MCQ_REPLIES) + len(ESI_REPLIES) >= 40
+    assert len(MCQ_REPLIES) + len(ESI_REPLIES) >= 60
     assert any(expected is None for _, expected in MCQ_REPLIES + ESI_REPLIES)

@@ -77,11 +77,16 @@ def printed(course: Path, notebook: str) -> str:
 def test_every_notebook_runs_on_the_t4_profile(scratch_course):
     named, pairs = learner_overrides(scratch_course / "mine")
     run_course_on_t4([*SMOKE, *pairs], only=[name[:2] for name in POCKET_NOTEBOOKS])
-    for notebook, fields in (("04_sft_reasoning", ("direct_dir", "appropriateness_csv", "mietic_corpus")),
-                             ("06_grpo_appropriateness", ("appropriateness_csv",)),
-                             ("07_grpo_triage", ("mietic_corpus", "mietic_sample")),
-                             ("08_evaluation", tuple(named))):
-        assert all(named[field] in printed(scratch_course, notebook) for field in fields), notebook
+    # the lines each notebook prints about the data it read (every notebook also echoes its overrides)
+    expected = {
+        "04_sft_reasoning": [f"{named[key]} {{'train'" for key in ("direct_dir", "appropriateness_csv",
+                                                                    "mietic_corpus")],
+        "06_grpo_appropriateness": [f"{named['appropriateness_csv']}: {{'train'"],
+        "07_grpo_triage": [f"{named['mietic_corpus']}: {{'train'", f"benchmark: {named['mietic_sample']}"],
+        "08_evaluation": [f"yours, {path}" for path in named.values()],
+    }
+    for notebook, lines in expected.items():
+        assert all(line in printed(scratch_course, notebook) for line in lines), notebook
 
     summary = json.loads((scratch_course / "runs" / "t4" / "summary.json").read_text())
     assert [n["name"] for n in summary["notebooks"]] == POCKET_NOTEBOOKS

@@ -102,7 +102,8 @@ def _mcq(dataset: str, profile: Profile, seed: int, path: str | Path | None) -> 
 def _triage(profile: Profile, seed: int, path: str | Path | None) -> Splits:
     """ESI cases: the course's (with their decision trails), a folder of yours in the same
     JSON-lines schema, or a MIETIC file (`mietic_corpus`) split 80/10/10 by seed, less every case
-    of the triage benchmark, which stays held out."""
+    of the triage benchmark, which stays held out. MIETIC's cases carry no decision trail: a warm
+    start trained on them writes an empty think block before its level."""
     if path is not None and Path(path).is_file():
         return _mietic_cases(profile, seed, Path(path))
     folder = Path(path) if path else data_dir() / "triage"
@@ -131,7 +132,7 @@ def in_benchmark(said: str, benchmark: list[str]) -> bool:
 def case_text(record) -> str:
     """A benchmark case's own words, normalised: its narrative before the vital signs the loader
     appends, the part MIETIC's full file repeats."""
-    return normalize(record.narrative.split(triage.VITALS_AFTER)[0])
+    return normalize(record.narrative.rsplit(triage.VITALS_AFTER, 1)[0])
 
 
 def _reasoning(profile: Profile, seed: int, path: str | Path | None) -> Splits:
