@@ -134,16 +134,14 @@ def letter_line(line: str, options: dict[str, str]) -> str | None:
 def options_named(text: str, options: dict[str, str]) -> set[str]:
     """The letters of the options whose text `text` names, less those it sets aside ("rather
     than embolectomy")."""
-    said = normalize(text)
+    said, texts = normalize(text), {letter: normalize(option) for letter, option in options.items()}
     named = set()
-    for letter, option in options.items():
-        option = normalize(option)
+    for letter, option in texts.items():
         at = [m.start() for m in re.finditer(rf"\b{re.escape(option)}\b", said)] if option else []
         if any(not SET_ASIDE_BEFORE.search(said[:start]) for start in at):
             named.add(letter)
     # "low molecular weight heparin" names that option, not also "heparin"
-    return {letter for letter in named
-            if not any(normalize(options[letter]) in normalize(options[other]) for other in named - {letter})}
+    return {letter for letter in named if not any(texts[letter] in texts[other] for other in named - {letter})}
 
 
 def named_option(span: str, options: dict[str, str]) -> str | None:

@@ -62,3 +62,9 @@ def write_learner_data(folder: Path, long_notes: bool = False) -> dict[str, str]
     write_mietic_corpus(folder / "MIETIC.csv")
     return {"direct_dir": str(folder / "direct"), "appropriateness_csv": str(table),
             "mietic_sample": str(folder / "mietic.csv"), "mietic_corpus": str(folder / "MIETIC.csv")}
+
+
+def printed(executed_notebook: Path) -> str:
+    """Everything an executed notebook printed: where a test reads whose data it used."""
+    executed = json.loads(Path(executed_notebook).read_text())
+    return "".join("".join(out.get("text", "")) for cell in executed["cells"] for out in cell.get("outputs", []))

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from learner_files import BENCHMARK_CASE, write_learner_data
+from learner_files import printed as printed_by
 
 from medlab.data import sources
 from medlab.profiles import ProfileError, load_profile
@@ -52,8 +53,7 @@ def test_the_data_notebook_reads_and_prints_the_learners_copies(scratch_course, 
     done = subprocess.run([sys.executable, "-m", "medlab.runner", "--profile", "tiny", "--only", "01", "--set", *pairs],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    executed = json.loads((scratch_course / "runs" / "tiny" / "01_data.ipynb").read_text())
-    printed = "".join("".join(out.get("text", "")) for cell in executed["cells"] for out in cell.get("outputs", []))
+    printed = printed_by(scratch_course / "runs" / "tiny" / "01_data.ipynb")
     assert f"DiReCT notes: yours, {learner_data['direct_dir']}" in printed
     assert "12 copies in a hidden folder such as .ipynb_checkpoints" in printed  # what was skipped, counted
     assert "1 benchmark cases, held out for evaluation" in printed

@@ -69,13 +69,19 @@ def section_text(value) -> str:
     return "" if text == "None" else text
 
 
-def read_note(path: str | Path) -> Note:
-    """One DiReCT JSON file as its sections, final diagnosis and ordered reasoning steps."""
-    path = Path(path)
+def read_json(path: Path):
+    """A JSON file's value; bad JSON, or a file in another encoding, is a DataError with file and line."""
     try:
-        data = json.loads(read_text(path))  # a file in another encoding: a DataError with file and line
+        return json.loads(read_text(path))
     except json.JSONDecodeError as error:
         raise DataError(path, error.lineno, None, f"not valid JSON ({error.msg})") from None
+
+
+def read_note(path: str | Path, data=None) -> Note:
+    """One DiReCT JSON file as its sections, final diagnosis and ordered reasoning steps
+    (`data`: the file's JSON, where the caller has read it already)."""
+    path = Path(path)
+    data = read_json(path) if data is None else data
     if not isinstance(data, dict):
         raise DataError(path, None, None, "a note is a JSON object with input1..input6 and a diagnosis key")
     sections = {key: section_text(data.get(key)) for key in SECTIONS}
@@ -125,9 +131,9 @@ def read_notes(folder: str | Path) -> tuple[list[Note], SkipReport]:
     for path in sorted(folder.rglob("*.json")):
         if any(part.startswith(".") for part in path.relative_to(folder).parts):
             report.skip("copies in a hidden folder such as .ipynb_checkpoints")
-        elif not is_note(path):
+        elif not looks_like_note(data := read_json(path)):
             report.skip("JSON files that are not notes (no input1..input6: a knowledge graph or an index)")
-        elif (note := read_note(path)).text() in seen:
+        elif (note := read_note(path, data)).text() in seen:
             report.skip("repeats of a note already read")
         else:
             seen.add(note.text())
@@ -137,13 +143,9 @@ def read_notes(folder: str | Path) -> tuple[list[Note], SkipReport]:
     return notes, report
 
 
-def is_note(path: Path) -> bool:
-    """Does the file look like a note, a JSON object with one of the section keys? Whether it is
-    a well-formed one is `read_note`'s to say, with the file and field where it is not."""
-    try:
-        data = json.loads(read_text(path))
-    except (json.JSONDecodeError, DataError):
-        return True  # let read_note name the error
+def looks_like_note(data) -> bool:
+    """Is a file's JSON a note, an object with one of the section keys? Whether it is a
+    well-formed one is `read_note`'s to say, with the file and field where it is not."""
     return isinstance(data, dict) and any(key in data for key in SECTIONS)
 
 
