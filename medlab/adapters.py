@@ -47,6 +47,8 @@ class AdapterInfo:
     method: str  # "sft", "ppo", "grpo", ...
     path: str = ""
     smoke_steps: int = 0  # the steps of the smoke test that trained it (see Profile.smoke_steps); 0: a real run
+    run_key: str = ""  # what it was trained from, hashed (grpo.run_key): a run again from the same is skipped
+    train_seconds: float = 0.0
 
 
 def adapters_dir(profile: Profile) -> Path:

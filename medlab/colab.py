@@ -12,8 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from medlab.training import KEEP_EVERY_MINUTES
+
 DRIVE = Path("/content/drive")
 HOME_ON_DRIVE = DRIVE / "MyDrive" / "medlab"
+LOCAL_DISK = Path("/content/medlab-work")  # the VM's own disk: gone after a disconnect, no trash
 GATED_LICENCES = "https://huggingface.co/meta-llama/Llama-3.2-3B-Instruct and https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct"
 
 
@@ -25,7 +28,9 @@ def setup_colab(keep_runs_on_drive: bool = True) -> None:
         drive.mount(str(DRIVE))
         HOME_ON_DRIVE.mkdir(parents=True, exist_ok=True)
         os.environ["MEDLAB_HOME"] = str(HOME_ON_DRIVE)
-        print(f"runs, adapters and checkpoints are kept on Google Drive: {HOME_ON_DRIVE}")
+        os.environ["MEDLAB_SCRATCH"] = str(LOCAL_DISK)  # trainers checkpoint here; the newest goes to Drive
+        print(f"runs, adapters and checkpoints are kept on Google Drive: {HOME_ON_DRIVE} (the newest checkpoint "
+              f"of a run every {KEEP_EVERY_MINUTES:.0f} minutes)")
     from huggingface_hub import get_token  # reads HF_TOKEN, a saved login, or the Colab secret
 
     print(login_hint(get_token()))

@@ -36,52 +36,142 @@ SAFE_EXTRACT = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 def merge_adapter(info, profile, out_dir: Path) -> Path:
     """The base model with `info`'s adapter merged in, saved to `out_dir` (safetensors) with its
     tokenizer. The merge runs on the CPU, in fp16 for a GPU profile's model (an 8B does not fit
-    a T4's 15 GB in fp16) and in the profile's precision otherwise; never in 4-bit."""
-    from dataclasses import replace
-
+    a T4's 15 GB in fp16) and in the profile's precision otherwise; never in 4-bit. The RAM it
+    needs and the disk it writes are checked first."""
     from peft import PeftModel
 
     from medlab.models import load_model_and_tokenizer
 
-    on_cpu = replace(profile, load_in_4bit=False, device="cpu",
-                     precision="fp16" if profile.device == "cuda" else profile.precision)
+    on_cpu = merge_profile(profile)
     check_memory_for_merge(info.base_model, on_cpu)
+    out_dir = Path(out_dir)
+    require_free_disk(out_dir, merge_memory_gb(info.base_model, on_cpu.precision) * 1e9, "the merged model")
     model, tokenizer = load_model_and_tokenizer(info.base_model, on_cpu)
     merged = PeftModel.from_pretrained(model, info.path).merge_and_unload()
-    out_dir = Path(out_dir)
     merged.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     copy_sentencepiece_model(info.base_model, out_dir)
     return out_dir
 
 
-def merge_memory_gb(model_id: str, precision: str) -> float:
-    """RAM a merge needs: every weight of the base at `precision`, counted from its config
-    alone (nothing is downloaded but the config)."""
+def merge_profile(profile):
+    """`profile` as the merge runs it: on the CPU, 16-bit for a GPU profile's model, never 4-bit."""
+    from dataclasses import replace
+
+    return replace(profile, load_in_4bit=False, device="cpu",
+                   precision="fp16" if profile.device == "cuda" else profile.precision)
+
+
+def weight_count(model_id: str) -> int:
+    """The weights of `model_id`, counted from its config alone (nothing is downloaded but the
+    config); a tied output layer is the embedding, counted once."""
     from accelerate import init_empty_weights
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from medlab.models import resolve_model
+    from medlab.models import from_hub
 
     with init_empty_weights():
-        skeleton = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(resolve_model(model_id)))
-    skeleton.tie_weights()  # a tied output layer is the embedding, stored once
-    width = 4 if precision == "fp32" else 2
-    return sum(p.numel() for p in skeleton.parameters()) * width / 1e9
+        skeleton = AutoModelForCausalLM.from_config(from_hub(AutoConfig.from_pretrained, model_id))
+    skeleton.tie_weights()
+    return sum(p.numel() for p in skeleton.parameters())
+
+
+def merge_memory_gb(model_id: str, precision: str) -> float:
+    """RAM a merge needs: every weight of the base at `precision`."""
+    return weight_count(model_id) * (4 if precision == "fp32" else 2) / 1e9
 
 
 def check_memory_for_merge(model_id: str, profile) -> None:
-    """Fail before loading when the base cannot fit in this machine's free RAM."""
+    """Fail before loading when the base cannot fit in this machine's free RAM; print both."""
     import psutil
 
     needed = merge_memory_gb(model_id, profile.precision)
     free = psutil.virtual_memory().available / 1e9
+    print(f"merge: about {needed:.1f} GB of RAM for {model_id} in {profile.precision} ({free:.1f} GB free)")
     if needed > free:
         raise MemoryError(
             f"merging into {model_id} needs about {needed:.1f} GB of RAM in {profile.precision}; "
             f"{free:.1f} GB is free. "
             "Merge on a machine with more memory (copy the adapter folder there), export a smaller base's adapter "
-            "(ADAPTER = 'sft_imaging', a 3B), or give llama.cpp the base GGUF and the adapter separately")
+            "(ADAPTER = 'sft_triage', a 3B), or give llama.cpp the base GGUF and the adapter separately")
+
+
+MCQ_ADAPTERS = ("ppo_mcq", "sft_mcq")
+"""The MedLLM finish: its adapters, on the large model (Llama-3.1-8B on t4)."""
+SMALL_ADAPTERS = ("grpo_triage_bonus", "sft_triage", "grpo_imaging_citations", "sft_imaging", "sft_reasoning")
+"""Adapters on the small model (Llama-3.2-3B), whose 16-bit merge fits a free Colab's RAM."""
+
+
+def choose_adapter(profile, requested: str | None = None):
+    """The adapter 09 exports: `requested`, or the first of `MCQ_ADAPTERS` then `SMALL_ADAPTERS`
+    that is saved and whose base can be merged in this machine's free RAM (on a free Colab the
+    8B's 16.1 GB cannot: a 3B adapter then). Says why when it passes one over."""
+    import psutil
+
+    from medlab.adapters import find_adapters, saved_adapter
+
+    if requested:
+        return saved_adapter(profile, requested)
+    present = {info.name: info for info in find_adapters(profile)}
+    free = psutil.virtual_memory().available / 1e9
+    for name in (*MCQ_ADAPTERS, *SMALL_ADAPTERS):
+        if name not in present:
+            continue
+        needed = merge_memory_gb(present[name].base_model, merge_profile(profile).precision)
+        if needed <= free:
+            return present[name]
+        print(f"{name}: its base {present[name].base_model} needs {needed:.1f} GB of RAM to merge, "
+              f"{free:.1f} GB is free here; looking for an adapter on a smaller base")
+    raise FileNotFoundError(f"no adapter in the runs folder can be merged in {free:.1f} GB of free RAM: train "
+                            "one of " + ", ".join(SMALL_ADAPTERS) + " (04, 06, 07), or set ADAPTER")
+
+
+# ---- disk and GPU memory, checked before each step ---------------------------------------------
+
+GGUF_BYTES_PER_WEIGHT = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+"""llama.cpp's formats: f16 is 2 bytes a weight; q8_0 blocks of 32 8-bit weights and an f16
+scale; q4_0 blocks of 32 4-bit weights and an f16 scale. A few tensors stay wider, so a file
+comes out somewhat larger (`gguf_bytes` adds 10%)."""
+
+
+def gguf_bytes(model_id: str, kind: str) -> float:
+    """About how many bytes the GGUF file of `model_id` in `kind` takes."""
+    return weight_count(model_id) * GGUF_BYTES_PER_WEIGHT[kind] * 1.1
+
+
+def require_free_disk(folder: Path, needed: float, what: str) -> None:
+    """Print what `what` writes to `folder` and the space free there; stop first if it does not fit."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    print(f"{what}: writes about {needed / 1e9:.2f} GB to {folder} ({free / 1e9:.1f} GB free)")
+    if needed > free:
+        raise OSError(f"{what} needs about {needed / 1e9:.2f} GB in {folder}, where {free / 1e9:.1f} GB is free: "
+                      "delete what you no longer need there (files deleted on Google Drive stay in its trash, "
+                      "still counted, until it is emptied), or keep a smaller file (KEEP = 'q4_0')")
+
+
+def require_gpu_memory(needed: float, what: str) -> None:
+    """On a GPU: print what `what` needs and what is free, and stop first if it does not fit."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return
+    free, total = torch.cuda.mem_get_info()
+    print(f"{what}: about {needed / 2**30:.1f} GiB of GPU memory ({free / 2**30:.1f} of {total / 2**30:.1f} GiB free)")
+    if needed > free:
+        raise MemoryError(f"{what} needs about {needed / 2**30:.1f} GiB of GPU memory and {free / 2**30:.1f} GiB is "
+                          "free: compare on a larger GPU, or export an adapter of the smaller model (a 3B)")
+
+
+def keep_file(path: Path, folder: Path) -> Path:
+    """`path` copied into `folder` (the runs folder: Google Drive on Colab), unless it is there."""
+    target = Path(folder) / Path(path).name
+    if Path(path).resolve() != target.resolve():
+        require_free_disk(folder, Path(path).stat().st_size, f"keeping {Path(path).name}")
+        shutil.copyfile(path, target)
+    print(f"kept: {target} ({target.stat().st_size / 2**20:,.1f} MB)")
+    return target
 
 
 def copy_sentencepiece_model(model_id: str, out_dir: Path) -> None:
@@ -293,6 +383,16 @@ def load_gguf(path: Path, n_ctx: int | None = None, n_gpu_layers: int = 0, threa
             raise MemoryError(f"llama.cpp could not allocate a context of {n_ctx:,} tokens for {path.name} (a KV "
                               f"cache of {need / 2**30:.2f} GiB): give a smaller n_ctx") from None
         raise ValueError(f"{path} is not a GGUF model llama.cpp can read ({error})") from None
+
+
+def gpu_layers() -> int:
+    """Layers llama.cpp should put on the GPU: all (-1) where a GPU is present and this build of
+    llama.cpp can use it, else 0. `medlab.llama_build` builds for the CPU unless `CMAKE_ARGS`
+    asks for CUDA (`-DGGML_CUDA=on`)."""
+    import llama_cpp
+    import torch
+
+    return -1 if torch.cuda.is_available() and llama_cpp.llama_supports_gpu_offload() else 0
 
 
 def gguf_metadata(path: Path) -> dict[str, str]:

@@ -12,9 +12,10 @@ notebooks/06_grpo_appropriateness.ipynb.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from medlab.adapters import AdapterInfo, saved_adapter
@@ -23,9 +24,11 @@ from medlab.profiles import Profile
 from medlab.training import (
     Float32Adapter,
     TrainingMonitor,
+    finished_run,
     log_path,
     prepare_base,
     recipe_key,
+    run_key,
     run_settings,
     save_trained_adapter,
     train_resumable,
@@ -175,21 +178,33 @@ def monitor_keys(reward_funcs) -> tuple[str, ...]:
 def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Profile, info: AdapterInfo,
              callbacks=()) -> tuple[dict, float]:
     """GRPO on `rows` (a `prompt` and the columns the rewards read) with TRL's `GRPOTrainer`;
-    resumes from `args.output_dir` after a crash, saves the adapter as `info`. Returns the
-    monitor's log and the training seconds."""
+    saves the adapter as `info`. Returns the monitor's log and the training seconds.
+
+    A notebook run again after a disconnect picks up where it stopped: a run whose adapter is
+    saved complete, from the same settings, prompts, rewards and warm start (`run_key`), is not
+    trained again, and a run that was cut off resumes from its newest checkpoint."""
     from datasets import Dataset
     from trl import GRPOTrainer
 
     if not rows:
         raise ValueError(f"{info.name}: no prompts to train on; check the RL pool the notebook printed")
+    key = run_key(args, rows, reward_code(reward_funcs), model)
+    finished = finished_run(profile, info.name, key)
+    if finished:
+        return finished
     monitor = TrainingMonitor(log_path(profile, info.name), extra_keys=monitor_keys(reward_funcs))
     trainer = GRPOTrainer(model=model, args=args, reward_funcs=list(reward_funcs), processing_class=tokenizer,
                           train_dataset=Dataset.from_list(rows), callbacks=[monitor, Float32Adapter(), *callbacks])
     started = time.time()
-    train_resumable(trainer, Path(args.output_dir))
+    train_resumable(trainer)
     seconds = time.time() - started
-    save_trained_adapter(trainer, profile, info)
+    save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(seconds, 1)))
     return monitor.log, seconds
+
+
+def reward_code(reward_funcs) -> list[str]:
+    """Each reward's name and source: part of `run_key`, so a changed reward is a new run."""
+    return [f"{reward.__name__}\n{inspect.getsource(reward)}" for reward in reward_funcs]
 
 
 def grpo_config(recipe: GrpoRecipe, profile: Profile, output_dir: Path, seed: int, report_to: str = "none",

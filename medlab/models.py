@@ -54,6 +54,33 @@ def login_problem(model_id: str, token: str | None) -> str | None:
             "`from huggingface_hub import notebook_login; notebook_login()`)")
 
 
+def from_hub(load, model_id: str, **kwargs):
+    """`load(model_id, **kwargs)`, a `from_pretrained`, for a hub id or the pocket model.
+
+    A login the hub refuses for a gated model (a token whose account has not accepted the
+    licence, or is still waiting for approval) ends in one line naming the licence page, not
+    in transformers' OSError over huggingface_hub's `GatedRepoError` traceback."""
+    try:
+        return load(resolve_model(model_id), **kwargs)
+    except OSError as error:
+        if not refused_as_gated(error):
+            raise
+        raise PermissionError(f"{model_id} is gated and the hub refused this login: accept the licence at "
+                              f"https://huggingface.co/{model_id} with the account your token belongs to, wait "
+                              "for the e-mail saying access was granted, then run this cell again") from None
+
+
+def refused_as_gated(error: BaseException) -> bool:
+    """Whether `error`, or an error it was raised from, is the hub's `GatedRepoError`."""
+    from huggingface_hub.errors import GatedRepoError
+
+    while error is not None:
+        if isinstance(error, GatedRepoError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 def _in_local_cache(model_id: str) -> bool:
     """Downloaded before (by a logged-in user, or copied in): no login needed to load it."""
     from huggingface_hub import try_to_load_from_cache
@@ -63,7 +90,7 @@ def _in_local_cache(model_id: str) -> bool:
 
 def load_tokenizer(model_id: str, padding_side: str = "left"):
     """Tokenizer with a pad token; left padding so batched generation continues every row."""
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_id))
+    tokenizer = from_hub(AutoTokenizer.from_pretrained, model_id)
     if tokenizer.pad_token is None:  # Llama 3 ships without one
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = padding_side
@@ -133,8 +160,8 @@ def load_model(model_id: str, profile: Profile):
         raise ValueError(f"profile {profile.name!r} loads 4-bit weights, which DeepSpeed ZeRO-3 and FSDP do not "
                          "shard here: launch it with scripts/accelerate/ddp.yaml, or use --profile full")
     precision = precision_for(profile)
-    model = AutoModelForCausalLM.from_pretrained(
-        resolve_model(model_id),
+    model = from_hub(
+        AutoModelForCausalLM.from_pretrained, model_id,
         dtype=torch_dtype(precision),
         quantization_config=quantization_config(profile),
         device_map=device_map(profile),

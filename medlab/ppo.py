@@ -368,28 +368,49 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
     return log
 
 
-def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps: int, log: dict) -> None:
+STATE_FILES = ("state-a.pt", "state-b.pt")
+"""PPO's checkpoint, in two files written in turn over the same names: on Google Drive a file
+replaced by a rename goes to the trash and still counts against the quota, and a save cut off
+by a disconnect leaves the other file whole."""
+
+
+def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps: int, log: dict) -> Path:
     """The trainable weights (adapter and value head), the optimiser, the log and the RNG, at
-    `step` of a run of `steps`."""
+    `step` of a run of `steps`, over the older of the two state files; returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "steps": steps, "log": log, "optimizer": optimizer.state_dict(),
              "value_head": value_head.state_dict(),
              "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
              "rng": random_states()}
-    torch.save(state, folder / "state.tmp")
-    (folder / "state.tmp").replace(folder / "state.pt")  # never half a checkpoint
+    path = folder / min(STATE_FILES, key=lambda name: saved_step(folder / name))
+    torch.save(state, path)
+    return path
+
+
+def saved_step(path: Path) -> int:
+    """The step a state file holds (-1: none, or a save cut off). Reads the whole file: a few
+    MB of adapter and optimiser state, at most twice per run."""
+    state = load_state(path)
+    return state["step"] if state else -1
+
+
+def load_state(path: Path) -> dict | None:
+    # weights_only: tensors and plain values only. A full unpickler would run whatever code a
+    # planted state file names (on Colab the folder lives on Google Drive).
+    try:
+        return torch.load(path, weights_only=True)
+    except (OSError, RuntimeError, EOFError):  # missing, or cut off mid-write
+        return None
 
 
 def resume(folder: Path, model, value_head, optimizer, steps: int) -> tuple[int, dict]:
-    """The step and log to continue from: a checkpoint's, or (0, {}) for a fresh run. A run of
-    another length (a smoke test's two steps, a different question count) never resumes this
-    one: the folder is named after the config, not the step count."""
-    path = folder / "state.pt"
-    if not path.exists():
+    """The step and log to continue from: the newest whole checkpoint's, or (0, {}) for a fresh
+    run. A run of another length (a smoke test's two steps, a different question count) never
+    resumes this one: the folder is named after the config, not the step count."""
+    states = [state for state in map(load_state, (folder / name for name in STATE_FILES)) if state]
+    if not states:
         return 0, {}
-    # weights_only: tensors and plain values only. A full unpickler would run whatever code a
-    # planted state.pt names (on Colab the folder lives on Google Drive).
-    state = torch.load(path, weights_only=True)
+    state = max(states, key=lambda state: state["step"])
     if state.get("steps") != steps:
         print(f"a checkpoint of a {state.get('steps')}-step run in {folder}: this {steps}-step run starts afresh")
         return 0, {}
@@ -397,7 +418,7 @@ def resume(folder: Path, model, value_head, optimizer, steps: int) -> tuple[int,
     value_head.load_state_dict(state["value_head"])
     optimizer.load_state_dict(state["optimizer"])
     restore_random_states(state["rng"])
-    print(f"resuming from step {state['step']} ({path})")
+    print(f"resuming from step {state['step']} ({folder})")
     return state["step"], state["log"]
 
 

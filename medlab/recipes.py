@@ -153,7 +153,9 @@ def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
     return profile.cap_train(pool), found
 
 
-_GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=100,
+# 50 steps: two variants fit a 3-hour Colab session (medlab.session: up to 1.4 h each, as TRL
+# samples 4 x 1 x 4 = 16 replies of up to 768 tokens per step); 100 steps took one session each
+_GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=50,
                               max_completion_length=768, temperature=1.0)
 GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four reward designs
     # 3e-4: the warm start reads the evidence already, and at 1e-3 eight steps cost the evidence
@@ -165,8 +167,11 @@ GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four re
 }
 
 # lr 1e-5, 06's for the same model and adapter: the card's 2e-7 refined an adapter GRPO had
-# already trained, and from an SFT warm start its 300 steps sum to ~1% of the SFT run's
-_GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=300,
+# already trained, and from an SFT warm start its 300 steps sum to ~1% of the SFT run's. 75
+# steps, not the card's 300: a run fits a 3-hour Colab session (medlab.session: up to 2.7 h at
+# 512-token prompts, 16 replies of up to 1,024 tokens per step); 300 would take 10-11 hours.
+# Fewer would move the warm start less than a tenth of what its SFT did (test_recipes)
+_GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=75,
                              max_completion_length=1024, temperature=1.0)
 GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without the rule bonuses
     # 3e-4: from a warm start that already discriminates, 1e-3 cost the greedy answer format
@@ -184,7 +189,7 @@ def grpo_recipe(task: str, profile: Profile) -> GrpoRecipe:
 
     >>> from medlab.profiles import load_profile
     >>> grpo_recipe("triage", load_profile("t4")).steps, grpo_recipe("triage", load_profile("t4", smoke_steps=2)).steps
-    (300, 2)
+    (75, 2)
     """
     recipe = {"imaging": GRPO_IMAGING, "triage": GRPO_TRIAGE}[task][profile.name]
     return replace(recipe, steps=profile.steps(recipe.steps),

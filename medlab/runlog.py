@@ -44,6 +44,34 @@ def runs_dir(profile_name: str) -> Path:
     return project_root() / "runs" / profile_name
 
 
+def scratch_root() -> Path | None:
+    """A folder on this machine's own disk for work files, where the runs folder is a synced
+    drive (`MEDLAB_SCRATCH`; `medlab.colab.setup_colab` sets it beside Google Drive), else None.
+
+    Trainers write and rotate their checkpoints there: each file deleted on Drive goes to its
+    trash and keeps using the quota (see `training.KeepCheckpoint`)."""
+    scratch = os.environ.get("MEDLAB_SCRATCH")
+    return Path(scratch).resolve() if scratch else None
+
+
+def work_dir(kept: Path) -> Path:
+    """Where work files for the runs-folder path `kept` are written: `kept` itself, or, where the
+    runs folder is a synced drive (`scratch_root()`), the same path on the local disk (a
+    trainer's rotated checkpoints, 09's merged model and GGUF files before one is kept)."""
+    scratch = scratch_root()
+    if scratch is None or not kept.is_relative_to(project_root()):
+        return kept
+    return scratch / kept.relative_to(project_root())
+
+
+def kept_dir(work: Path) -> Path:
+    """The runs-folder path whose work folder is `work` (the inverse of `work_dir`)."""
+    scratch = scratch_root()
+    if scratch is None or not work.is_relative_to(scratch):
+        return work
+    return project_root() / work.relative_to(scratch)
+
+
 @dataclass
 class NotebookRun:
     """One notebook's run: its profile, and the files it writes under `runs/<profile>/`."""

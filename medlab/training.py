@@ -15,17 +15,17 @@ import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 from transformers.trainer_utils import get_last_checkpoint
 
-from medlab.adapters import AdapterInfo, save_adapter
+from medlab.adapters import AdapterInfo, find_adapters, save_adapter
 from medlab.env import precision_for, training_peak_mb
 from medlab.profiles import Profile
-from medlab.runlog import runs_dir, write_json
+from medlab.runlog import kept_dir, runs_dir, work_dir, write_json
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def check_lengths(tokenizer, conversations: list[list[dict]], max_len: int, name
     if not conversations:
         raise ValueError(f"{name}: no training examples; check the data the notebook printed it loaded "
                          "and the profile's max_train_examples")
-    lengths = [len(tokenizer.apply_chat_template(c, tokenize=True, return_dict=False)) for c in conversations]
+    lengths = token_lengths(tokenizer, conversations)
     cut = sum(n > max_len for n in lengths)
     if cut:
         print(f"{name}: {cut} of {len(lengths)} examples are longer than max_seq_len={max_len} tokens (the longest "
@@ -106,6 +106,13 @@ def check_lengths(tokenizer, conversations: list[list[dict]], max_len: int, name
                           f"--set max_seq_len={round_up(max(lengths), 256)} or the recipe's max_seq_len, or shorten "
                           "the data")
     return lengths
+
+
+def token_lengths(tokenizer, conversations: list[list[dict]], add_generation_prompt: bool = False) -> list[int]:
+    """Each conversation's length in tokens through the chat template: whole, as SFT reads it,
+    or with `add_generation_prompt` as a prompt that a reply will follow."""
+    return [len(tokenizer.apply_chat_template(c, tokenize=True, add_generation_prompt=add_generation_prompt,
+                                              return_dict=False)) for c in conversations]
 
 
 def round_up(n: int, step: int) -> int:
@@ -182,7 +189,7 @@ def run_settings(profile: Profile, output_dir: Path, seed: int, report_to: str =
     `count_tokens` feeds the monitor's tokens/s; pass False to `GRPOConfig`, whose batches are
     prompts the trainer cannot count (it warns at every step).
     """
-    return dict(output_dir=str(output_dir), seed=seed, data_seed=seed, use_cpu=profile.device == "cpu",
+    return dict(output_dir=str(work_dir(Path(output_dir))), seed=seed, data_seed=seed, use_cpu=profile.device == "cpu",
                 logging_steps=1, save_strategy="steps", save_steps=save_steps, save_total_limit=2,
                 report_to=report_to, include_num_input_tokens_seen=count_tokens, dataloader_num_workers=0,
                 disable_tqdm=False)
@@ -275,23 +282,127 @@ def quarter_means(values: list[float]) -> tuple[float, float]:
     return sum(values[:quarter]) / quarter, sum(values[-quarter:]) / quarter
 
 
+# ---- checkpoints that survive a crash or a disconnect ------------------------------------------
+
+KEEP_EVERY_MINUTES = 15.0
+"""How often a run's newest checkpoint is copied from the local disk to a synced drive."""
+SLOTS = ("slot-a", "slot-b")
+DONE = "medlab_kept.json"  # written last into a slot: the step its files are whole for
+
+
+class KeepCheckpoint(TrainerCallback):
+    """Copies the newest checkpoint into the kept folder on the synced drive, at most every
+    `minutes`, so that a new machine after a disconnect resumes from it.
+
+    The trainer writes and rotates `checkpoint-N` folders on the local disk. On Google Drive a
+    deleted file goes to the trash and still counts against the 15 GB, and a rotated checkpoint
+    of an r32 adapter with its optimiser is about 195 MB every 25 steps. So the copy goes into
+    one of two slots, file by file over the same names (a file rewritten, none deleted), the
+    older slot each time: a copy cut off by a disconnect leaves the other slot whole.
+    """
+
+    def __init__(self, kept: Path, minutes: float | None = None):
+        self.kept = Path(kept)
+        self.seconds = (KEEP_EVERY_MINUTES if minutes is None else minutes) * 60
+        self._last = time.time()
+
+    def on_save(self, args, state, control, **kwargs):
+        if time.time() - self._last < self.seconds or not state.is_world_process_zero:
+            return
+        newest = get_last_checkpoint(args.output_dir)
+        if newest:
+            keep_in_slot(Path(newest), self.kept, state.global_step)
+            self._last = time.time()
+
+
+def keep_in_slot(checkpoint: Path, kept: Path, step: int) -> Path:
+    """Copy `checkpoint` over the older of `kept`'s two slots, in place; returns the slot."""
+    slot = kept / min(SLOTS, key=lambda name: slot_step(kept / name))
+    slot.mkdir(parents=True, exist_ok=True)
+    if (slot / DONE).exists():
+        (slot / DONE).write_text("{}")  # no longer whole while its files change
+    for source in sorted(p for p in checkpoint.rglob("*") if p.is_file()):
+        target = slot / source.relative_to(checkpoint)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)  # opens the old file for writing: rewritten, not replaced
+    (slot / DONE).write_text(json.dumps({"step": step}))  # in place too (write_json replaces the file)
+    return slot
+
+
+def slot_step(slot: Path) -> int:
+    """The step a slot's files are whole for; -1 when it is empty or a copy into it was cut off."""
+    try:
+        return int(json.loads((slot / DONE).read_text()).get("step", -1))
+    except (OSError, ValueError):
+        return -1
+
+
 def resume_point(checkpoints: Path) -> str | None:
-    """The newest checkpoint in `checkpoints`, if an earlier run was interrupted; else None."""
+    """The newest checkpoint of an interrupted run, if there is one; else None. `checkpoints`:
+    the trainer's `output_dir`. Where the runs folder is a synced drive, a new machine finds
+    nothing on its local disk, and the newest whole slot on the drive is the one."""
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    kept = kept_dir(checkpoints)
+    if not last and kept != checkpoints:
+        step, slot = max((slot_step(kept / name), kept / name) for name in SLOTS)
+        last = str(slot) if step > 0 else None
     if last:
         print(f"resuming from {last}")
     return last
 
 
-def train_resumable(trainer, checkpoints: Path):
-    """Train, resuming from the newest checkpoint in `checkpoints` if a run was interrupted.
+def train_resumable(trainer):
+    """`trainer.train()`, resuming from the newest checkpoint if a run was interrupted.
 
     Checkpoints exist to survive crashes: once training finishes they are removed, so running
-    the notebook again trains afresh (and, seeded, to the same result).
+    the notebook again trains afresh (and, seeded, to the same result). Where the runs folder
+    is a synced drive, the newest is kept there too (`KeepCheckpoint`).
     """
-    output = trainer.train(resume_from_checkpoint=resume_point(checkpoints))
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    work = Path(trainer.args.output_dir)
+    kept = kept_dir(work)
+    if kept != work:
+        trainer.add_callback(KeepCheckpoint(kept))
+    output = trainer.train(resume_from_checkpoint=resume_point(work))
+    for folder in {work, kept}:
+        shutil.rmtree(folder, ignore_errors=True)
     return output
+
+
+# ---- a run saved complete is not trained again ---------------------------------------------------
+
+IGNORED_SETTINGS = ("output_dir", "logging_dir", "report_to", "run_name", "disable_tqdm", "hub", "save_")
+"""Trainer-config fields that change where a run writes or what it shows, not what it learns."""
+
+
+def run_key(args, rows: list[dict], sources=(), model=None) -> str:
+    """A short hash of what decides a run's result: the trainer's settings, its rows, `sources`
+    (the base model's id, each reward's code) and `model`'s trainable weights where it has
+    some (a warm start's adapter; a base model straight from the hub has every weight
+    trainable, and is named in `sources` instead)."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in args.to_dict().items() if not any(word in k for word in IGNORED_SETTINGS)}
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
+    for source in sources:
+        digest.update(source.encode())
+    for name, weight in sorted(model.named_parameters() if model is not None else []):
+        if weight.requires_grad:
+            digest.update(name.encode() + weight.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:12]
+
+
+def finished_run(profile: Profile, name: str, key: str) -> tuple[dict, float] | None:
+    """The log and training seconds of adapter `name`, where it was saved complete by the run `key`.
+
+    A notebook run again after a disconnect then carries on where it stopped: what was trained
+    is kept, not trained again (delete the adapter's folder to train it afresh)."""
+    saved = next((info for info in find_adapters(profile) if info.name == name), None)
+    path = log_path(profile, name)
+    if saved is None or saved.run_key != key or not path.exists():
+        return None
+    print(f"{name}: trained already by this run (same settings, data and start), in {saved.path}; kept. "
+          "Delete that folder to train it again.")
+    return json.loads(path.read_text()), saved.train_seconds
 
 
 def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile, recipe: LoraRecipe,
@@ -309,15 +420,20 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     from trl import SFTTrainer
 
     check_lengths(tokenizer, conversations, seq_len(recipe, profile), info.name, max_cut_share)
-    checkpoints = checkpoint_dir(profile, info.name, recipe)
+    args = args or sft_config(profile, recipe, checkpoint_dir(profile, info.name, recipe), seed, report_to, save_steps)
+    rows = sft_rows(conversations)
+    key = run_key(args, rows, [info.base_model, recipe.key()])  # the recipe: the adapter's shape, not in `args`
+    finished = finished_run(profile, info.name, key)
+    if finished:
+        return model, finished[0]
     monitor = TrainingMonitor(log_path(profile, info.name))
     trainer = SFTTrainer(
-        model=add_lora(model, recipe, profile), processing_class=tokenizer,
-        args=args or sft_config(profile, recipe, checkpoints, seed, report_to, save_steps),
-        train_dataset=Dataset.from_list(sft_rows(conversations)), callbacks=[monitor, Float32Adapter(), *callbacks],
+        model=add_lora(model, recipe, profile), processing_class=tokenizer, args=args,
+        train_dataset=Dataset.from_list(rows), callbacks=[monitor, Float32Adapter(), *callbacks],
     )
-    train_resumable(trainer, checkpoints)
-    save_trained_adapter(trainer, profile, info)
+    started = time.time()
+    train_resumable(trainer)
+    save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(time.time() - started, 1)))
     return trainer.model, monitor.log
 
 

@@ -2,6 +2,8 @@
 the transformers model does."""
 
 
+from pathlib import Path
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -118,3 +120,79 @@ def test_a_context_that_does_not_fit_says_so_instead_of_calling_the_file_unreada
     with pytest.raises(MemoryError, match="could not allocate a context of 8,192 tokens .* give a smaller n_ctx"):
         load_gguf(small_ggufs["q8_0"], n_ctx=8192)
     assert "context 8,192 tokens of" in capsys.readouterr().out  # the KV cache's size was printed first
+
+
+# ---- 09 on a free Colab T4: RAM, disk and GPU memory checked before each step ------------------
+
+PUBLISHED = {  # the published widths of the t4 models (their config.json on the hub)
+    "3.1": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+            "num_key_value_heads": 8, "head_dim": 128},
+    "3.2": {"hidden_size": 3072, "intermediate_size": 8192, "num_hidden_layers": 28, "num_attention_heads": 24,
+            "num_key_value_heads": 8, "head_dim": 128},
+}
+
+
+def published_size(standin: Path, version: str, folder: Path) -> Path:
+    """The stand-in's config (Llama's own vocabulary, RoPE, tied or separate output layer) at the
+    published widths: a model folder that can be counted, never loaded."""
+    import json
+
+    config = json.loads((standin / "config.json").read_text())
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({**config, **PUBLISHED[version]}))
+    return folder
+
+
+def saved_meta(profile, name: str, base: Path) -> None:
+    """An adapter's description in the runs folder, as `save_adapter` writes it."""
+    import json
+
+    from medlab.adapters import META, adapters_dir
+
+    folder = adapters_dir(profile) / name
+    folder.mkdir(parents=True)
+    (folder / META).write_text(json.dumps({"name": name, "base_model": str(base), "tasks": ["triage"],
+                                           "notebook": "test", "method": "sft"}))
+
+
+def test_on_a_free_colab_09_exports_a_3b_adapter_because_the_8b_merge_needs_more_ram(
+        llama31, llama32, scratch_course, tmp_path, monkeypatch, capsys):
+    import psutil
+
+    from medlab.export import choose_adapter, merge_memory_gb
+
+    eight = published_size(Path(llama31), "3.1", tmp_path / "llama-3.1-8b")
+    three = published_size(Path(llama32), "3.2", tmp_path / "llama-3.2-3b")
+    assert merge_memory_gb(str(eight), "fp16") == pytest.approx(16.06, abs=0.01)  # the README's 16.1 GB
+    assert merge_memory_gb(str(three), "fp16") == pytest.approx(6.43, abs=0.01)  # tied embeddings counted once
+    t4 = load_profile("t4")
+    saved_meta(t4, "sft_mcq", eight)
+    saved_meta(t4, "sft_triage", three)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 12.7e9})())
+    assert choose_adapter(t4).name == "sft_triage"
+    assert "sft_mcq: its base" in capsys.readouterr().out  # says why it passed the MedQA adapter over
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: type("Memory", (), {"available": 30e9})())
+    assert choose_adapter(t4).name == "sft_mcq"  # a workstation: the MedLLM finish
+
+
+def test_a_step_that_needs_more_disk_than_is_free_stops_before_writing(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from medlab.export import require_free_disk
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(15e9, 13.2e9, 1.8e9))
+    with pytest.raises(OSError, match="needs about 3.40 GB in .* where 1.8 GB is free"):
+        require_free_disk(tmp_path / "drive", 3.4e9, "GGUF q8_0")
+    assert "GGUF q8_0: writes about 3.40 GB" in capsys.readouterr().out  # printed before it stops
+
+
+def test_an_8b_in_16_bit_is_not_loaded_onto_a_t4(llama31, tmp_path, monkeypatch):
+    import torch
+
+    from medlab.export import require_gpu_memory, weight_count
+
+    eight = published_size(Path(llama31), "3.1", tmp_path / "llama-3.1-8b")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (int(14.5 * 2**30), int(14.7 * 2**30)))  # a T4
+    with pytest.raises(MemoryError, match="GiB of GPU memory and 14.5 GiB is free"):
+        require_gpu_memory(weight_count(str(eight)) * 2 * 1.2, "the merged model in 16-bit")

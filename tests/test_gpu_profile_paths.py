@@ -98,6 +98,28 @@ def test_the_colab_login_hint_says_what_to_do():
     assert "found" in login_hint("hf_x")
 
 
+def test_on_colab_runs_go_to_drive_and_work_files_to_the_vms_own_disk(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from medlab import colab
+    from medlab.runlog import project_root, work_dir
+
+    mounted = []
+    google = types.ModuleType("google.colab")
+    google.drive = types.SimpleNamespace(mount=mounted.append)
+    monkeypatch.setitem(sys.modules, "google.colab", google)
+    monkeypatch.setattr(colab, "HOME_ON_DRIVE", tmp_path / "drive" / "MyDrive" / "medlab")
+    monkeypatch.setattr(colab, "LOCAL_DISK", tmp_path / "content" / "medlab-work")
+    for variable in ("MEDLAB_HOME", "MEDLAB_SCRATCH"):  # set now so that they are put back after the test
+        monkeypatch.setenv(variable, "before")
+    colab.setup_colab()
+    assert mounted and project_root() == tmp_path / "drive" / "MyDrive" / "medlab"
+    checkpoints = project_root() / "runs" / "t4" / "checkpoints" / "grpo_triage_bonus-abc"
+    assert work_dir(checkpoints) == tmp_path / "content" / "medlab-work" / "runs" / "t4" / "checkpoints" / (
+        "grpo_triage_bonus-abc")
+
+
 def test_every_notebook_sets_colab_up_through_one_helper():
     for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         assert "setup_colab()" in code_of(path.name), path.name
@@ -140,6 +162,32 @@ def test_a_gated_model_without_a_login_fails_in_one_line_saying_what_to_do(monke
     assert "huggingface-cli" not in message  # the old command: not in the installed hub library
     assert login_problem("meta-llama/Llama-3.2-3B-Instruct", "hf_token") is None
     assert login_problem("Qwen/Qwen2.5-1.5B-Instruct", None) is None  # not gated
+
+
+def test_a_login_the_hub_refuses_for_a_gated_model_fails_in_one_line_naming_the_licence(monkeypatch):
+    """A token whose account has not accepted Llama's licence: the hub answers 403 and
+    transformers raises an OSError over huggingface_hub's GatedRepoError."""
+    import httpx
+    import huggingface_hub
+    import transformers
+    from huggingface_hub.errors import GatedRepoError
+
+    from medlab.models import load_tokenizer
+
+    def refused(model_id, **kwargs):
+        response = httpx.Response(403, request=httpx.Request("GET", f"https://huggingface.co/{model_id}"))
+        try:
+            raise GatedRepoError("Access to model is restricted", response=response)
+        except GatedRepoError as gated:
+            raise OSError(f"You are trying to access a gated repo.\n{gated}") from gated
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_token_without_the_licence")
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refused)
+    with pytest.raises(PermissionError) as error:
+        load_tokenizer("meta-llama/Llama-3.2-3B-Instruct")
+    message = str(error.value)
+    assert "\n" not in message and "https://huggingface.co/meta-llama/Llama-3.2-3B-Instruct" in message
+    assert error.value.__cause__ is None and error.value.__suppress_context__  # no traceback below it
 
 
 def test_the_readme_names_the_login_command_that_exists():

@@ -1,7 +1,9 @@
 """The GRPO glue the RL notebooks share: a warm start loaded trainable, a logged run, a saved adapter."""
 
 import json
+import shutil
 
+import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, TrainerCallback
@@ -98,3 +100,92 @@ class SavesSeen(TrainerCallback):
 
     def on_save(self, args, state, control, **kwargs):
         self.steps.append(state.global_step)
+
+
+class StopAt(TrainerCallback):
+    """A disconnect once training reaches `step`."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise KeyboardInterrupt("simulated disconnect")
+
+
+class FirstStep(TrainerCallback):
+    def __init__(self):
+        self.first = None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.first = self.first or state.global_step
+
+
+def test_a_notebook_run_again_skips_finished_runs_and_resumes_the_cut_off_one(small_model, scratch_course, tmp_path,
+                                                                           monkeypatch, capsys):
+    """06 and 07 train one adapter per variant. On Colab the runs folder is on Drive and the
+    trainer's checkpoints on the VM's disk, which a disconnect takes away."""
+    from medlab import training
+    from medlab.training import SLOTS, checkpoint_dir, slot_step
+
+    local_disk = tmp_path / "vm-disk"
+    monkeypatch.setenv("MEDLAB_SCRATCH", str(local_disk))
+    monkeypatch.setattr(training, "KEEP_EVERY_MINUTES", 0.0)  # keep every checkpoint on the drive
+    profile = load_profile("tiny", small_model=str(small_model))
+    torch.manual_seed(0)
+    start = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    save_adapter(start, profile, AdapterInfo("warm", str(small_model), ("medqa",), "test", "sft"))
+    rows = [{"prompt": [{"role": "user", "content": text}]} for text in ("Chest pain.", "Fever.", "Cough.", "Rash.")]
+    recipe = GrpoRecipe(learning_rate=1e-3, num_generations=4, prompts_per_step=2, steps=4, max_completion_length=8)
+
+    def variant(name, *callbacks):
+        model, tokenizer = warm_start("warm", profile)
+        args = GRPOConfig(num_generations=4, per_device_train_batch_size=8, max_steps=4, max_completion_length=8,
+                          learning_rate=1e-3, temperature=1.0, top_k=0,
+                          **run_settings(profile, checkpoint_dir(profile, name, recipe), seed=0, save_steps=1,
+                                         count_tokens=False))
+        info = AdapterInfo(name, str(small_model), ("medqa",), "test", "grpo")
+        return run_grpo(model, tokenizer, rows, [pays_for_brevity], args, profile, info, callbacks=list(callbacks))
+
+    finished_log, finished_seconds = variant("grpo_a")  # the first session: one variant finishes,
+    with pytest.raises(KeyboardInterrupt):
+        variant("grpo_b", StopAt(3))  # the next is cut off during step 3
+    kept = checkpoint_dir(profile, "grpo_b", recipe)
+    assert sorted(p.name for p in kept.iterdir()) == list(SLOTS)
+    assert sorted(slot_step(kept / name) for name in SLOTS) == [1, 2]
+    weights = scratch_course / "runs" / "tiny" / "adapters" / "grpo_a" / "adapter_model.safetensors"
+    trained_at = weights.stat().st_mtime_ns
+
+    shutil.rmtree(local_disk)  # a new machine: nothing on its disk, the drive as it was
+    capsys.readouterr()
+    again_log, again_seconds = variant("grpo_a")
+    assert "grpo_a: trained already" in capsys.readouterr().out
+    assert weights.stat().st_mtime_ns == trained_at and again_log == finished_log
+    assert again_seconds == pytest.approx(finished_seconds, abs=0.1)
+    first = FirstStep()
+    log, _ = variant("grpo_b", first)
+    assert first.first == 3 and log["step"] == [1.0, 2.0, 3.0, 4.0]  # resumed after step 2, one curve
+    assert not kept.exists() and not (local_disk / kept.relative_to(scratch_course)).exists()
+
+
+def test_a_changed_reward_or_prompt_is_a_different_run(small_model):
+    from medlab.grpo import reward_code
+    from medlab.training import run_key
+
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(small_model),
+                           LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj"]))
+    args = GRPOConfig(num_generations=4, per_device_train_batch_size=8, max_steps=4, output_dir="a", use_cpu=True)
+    rows = [{"prompt": "Fever."}]
+
+    def pays_for_length(completions, **kwargs):
+        return [float(len(c)) for c in completions]
+
+    key = run_key(args, rows, reward_code([pays_for_brevity]), model)
+    moved = GRPOConfig(num_generations=4, per_device_train_batch_size=8, max_steps=4, output_dir="b", use_cpu=True)
+    assert run_key(moved, rows, reward_code([pays_for_brevity]), model) == key  # where it writes is not what it learns
+    assert run_key(args, [{"prompt": "Cough."}], reward_code([pays_for_brevity]), model) != key
+    assert run_key(args, rows, reward_code([pays_for_length]), model) != key
+    with torch.no_grad():
+        next(p for p in model.parameters() if p.requires_grad).add_(1.0)  # another warm start
+    assert run_key(args, rows, reward_code([pays_for_brevity]), model) != key

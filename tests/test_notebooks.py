@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from medlab.repository import REF, REPOSITORY
+
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -38,7 +40,7 @@ def test_first_cell_is_parameters_then_the_config(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_has_a_colab_badge_and_ends_with_a_check(path):
     text = path.read_text()
-    assert f"colab.research.google.com/github/medlab-course/medlab/blob/main/notebooks/{path.name}" in text
+    assert f"colab.research.google.com/github/{REPOSITORY}/blob/{REF}/notebooks/{path.name}" in text
     last = ast.parse("".join(code_cells(path)[-1]["source"]))
     checks = [node for node in ast.walk(last) if isinstance(node, ast.Assert)
               or (isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("require_"))]

@@ -160,7 +160,7 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
                 checkpoints=tmp_path / "ckpt", save_every=2)
     with pytest.raises(KeyboardInterrupt):
         train_ppo(*fresh(), **args)
-    assert (tmp_path / "ckpt" / "state.pt").exists()
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["state-a.pt"]
     log = train_ppo(*fresh(), **args)
     assert log["step"] == [1, 2, 3, 4]  # steps 1-2 from the checkpoint, 3-4 run again
     assert len(calls) == 2 + 1 + 2  # the crash spent one call; the resumed run made only two more
@@ -191,6 +191,24 @@ def test_a_resumed_run_draws_the_random_numbers_the_crashed_one_would_have(tmp_p
     assert draws() == expected
 
 
+def test_checkpoints_are_written_over_two_files_in_turn_and_a_cut_off_one_is_passed_over(tmp_path):
+    """On Google Drive a replaced or deleted file goes to the trash and keeps using the quota:
+    saves rewrite two files in place (the same inodes), never rename or delete one."""
+    from medlab.ppo import resume, save_checkpoint
+
+    model, value_head = nn.Linear(2, 2), ValueHead(2)
+    optimizer = torch.optim.AdamW(list(model.parameters()) + list(value_head.parameters()))
+    written = [save_checkpoint(tmp_path, model, value_head, optimizer, step, 10, {"step": list(range(1, step + 1))})
+               for step in (2, 4)]
+    inodes = {path.name: path.stat().st_ino for path in written}
+    for step in (6, 8):
+        save_checkpoint(tmp_path, model, value_head, optimizer, step, 10, {"step": list(range(1, step + 1))})
+    assert {p.name: p.stat().st_ino for p in tmp_path.iterdir()} == inodes  # two files, rewritten in place
+    newest = max(tmp_path.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(newest.read_bytes()[:100])  # a disconnect in the middle of the step-8 save
+    assert resume(tmp_path, model, value_head, optimizer, steps=10)[0] == 6
+
+
 class RunsCode:
     def __reduce__(self):
         return (print, ("a planted checkpoint ran code",))
@@ -199,7 +217,7 @@ class RunsCode:
 def test_a_planted_checkpoint_is_refused_not_run(tmp_path, capsys):
     from medlab.ppo import resume
 
-    torch.save({"steps": 4, "step": 2, "payload": RunsCode()}, tmp_path / "state.pt")
+    torch.save({"steps": 4, "step": 2, "payload": RunsCode()}, tmp_path / "state-a.pt")
     model = nn.Linear(2, 2)
     with pytest.raises(pickle.UnpicklingError):
         resume(tmp_path, model, ValueHead(2), torch.optim.AdamW(model.parameters()), steps=4)

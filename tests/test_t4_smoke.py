@@ -107,9 +107,11 @@ def test_every_notebook_runs_on_the_t4_profile(scratch_course):
 
 
 
-def test_the_llama_path_runs_with_the_stand_ins(scratch_course, llama32, llama31, qwen_judge):
+def test_the_llama_path_runs_with_the_stand_ins(scratch_course, llama32, llama31, qwen_judge, monkeypatch):
     """Data, baseline, SFT and export with Llama's real tokenizer, templates and configs, on a
-    learner's data with DiReCT notes as long as the release's."""
+    learner's data with DiReCT notes as long as the release's; work files on a local disk
+    beside the runs folder, as on Colab, where the runs folder is Google Drive."""
+    monkeypatch.setenv("MEDLAB_SCRATCH", str(scratch_course / "vm-disk"))
     named, pairs = learner_overrides(scratch_course / "mine", long_notes=True)
     output = run_course_on_t4([f"small_model={llama32}", f"large_model={llama31}", f"judge_model={qwen_judge}",
                                "max_new_tokens=32", *SMALL_RUN, *pairs], only=LLAMA_NOTEBOOKS)
@@ -120,3 +122,9 @@ def test_the_llama_path_runs_with_the_stand_ins(scratch_course, llama32, llama31
     metrics = {n["name"]: n["metrics"] for n in summary["notebooks"]}
     assert metrics["03_sft_mcq"]["optimiser_steps"] == 2 and metrics["09_export_chat"]["adapter"] == "sft_mcq"
     assert metrics["09_export_chat"]["parity"]["GGUF f16"]["answers agree"] >= 0.9
+    export = Path("runs") / "t4" / "export" / "sft_mcq"
+    assert sorted(p.name for p in (scratch_course / export).iterdir()) == ["chat.json", "sft_mcq-q4_0.gguf"]
+    assert (scratch_course / "vm-disk" / export / "sft_mcq-f16.gguf").exists()  # the rest on the local disk
+    shown = printed(scratch_course, "09_export_chat")
+    assert all(line in shown for line in ("merge: about", "the merged model: writes about", "GGUF q8_0: writes about",
+                                          f"kept: {scratch_course / export / 'sft_mcq-q4_0.gguf'}"))

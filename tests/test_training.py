@@ -1,6 +1,7 @@
 """LoRA SFT machinery: float32 adapters, the monitor's log, and resuming an interrupted run."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -124,3 +125,56 @@ def test_examples_longer_than_max_seq_len_are_counted_and_too_many_stop_the_run(
     assert "1 of 61 examples are longer than max_seq_len=100" in capsys.readouterr().out
     with pytest.raises(TooLong, match=r"2 of 12 examples \(17%\).*--set max_seq_len="):
         check_lengths(tokenizer, [short] * 10 + [long] * 2, 100, "two long")
+
+
+def test_checkpoints_kept_on_a_synced_drive_are_rewritten_in_place_and_a_cut_off_copy_is_passed_over(
+        tmp_path, monkeypatch):
+    """Google Drive moves every deleted or replaced file to its trash, where it still counts
+    against the quota: the kept checkpoint rewrites two slots' files, never deletes one."""
+    from medlab.runlog import work_dir
+    from medlab.training import DONE, keep_in_slot, resume_point
+
+    monkeypatch.setenv("MEDLAB_HOME", str(tmp_path / "drive"))
+    monkeypatch.setenv("MEDLAB_SCRATCH", str(tmp_path / "vm-disk"))
+    kept = tmp_path / "drive" / "runs" / "t4" / "checkpoints" / "grpo_triage_bonus-abc"
+    work = work_dir(kept)
+    assert work == tmp_path / "vm-disk" / "runs" / "t4" / "checkpoints" / "grpo_triage_bonus-abc"
+
+    def checkpoint(step):
+        folder = work / f"checkpoint-{step}"
+        folder.mkdir(parents=True)
+        (folder / "adapter_model.safetensors").write_bytes(bytes([step]) * 1000)
+        (folder / "optimizer.pt").write_bytes(bytes([step]) * 2000)
+        return folder
+
+    slots = [keep_in_slot(checkpoint(step), kept, step) for step in (25, 50)]
+    inodes = {p.relative_to(kept): p.stat().st_ino for p in kept.rglob("*") if p.is_file()}
+    assert keep_in_slot(checkpoint(75), kept, 75) == slots[0]  # the older slot, rewritten
+    assert keep_in_slot(checkpoint(100), kept, 100) == slots[1]
+    assert {p.relative_to(kept): p.stat().st_ino for p in kept.rglob("*") if p.is_file()} == inodes
+    assert (slots[1] / "optimizer.pt").read_bytes() == bytes([100]) * 2000
+
+    shutil.rmtree(tmp_path / "vm-disk")  # a new machine
+    assert resume_point(work) == str(slots[1])
+    (slots[1] / DONE).write_text("{}")  # the step-100 copy was cut off by the disconnect
+    assert resume_point(work) == str(slots[0])
+
+
+def test_an_sft_run_saved_complete_is_kept_and_a_changed_recipe_trains_again(course, small_model, capsys):
+    """04 run again in a new Colab session keeps what the last session trained."""
+    profile = load_profile("tiny")
+    data = conversations(8)
+    info = AdapterInfo("kept_test", "pocket", ("medqa",), "test", "sft")
+
+    def fresh():
+        return AutoModelForCausalLM.from_pretrained(small_model), AutoTokenizer.from_pretrained(small_model)
+
+    _, log = run_sft(*fresh(), data, profile, RECIPE, info)
+    weights = runs_dir("tiny") / "adapters" / "kept_test" / "adapter_model.safetensors"
+    trained_at = weights.stat().st_mtime_ns
+    capsys.readouterr()
+    _, again = run_sft(*fresh(), data, profile, RECIPE, info)
+    assert "kept_test: trained already" in capsys.readouterr().out
+    assert again == log and weights.stat().st_mtime_ns == trained_at
+    run_sft(*fresh(), data, profile, replace(RECIPE, r=2), info)  # another adapter shape: another run
+    assert "trained already" not in capsys.readouterr().out and weights.stat().st_mtime_ns != trained_at
