@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from medlab.profiles import Profile
+from medlab.profiles import Profile, credentialed_data
 from medlab.runlog import runs_dir, write_json
 
 META = "medlab_adapter.json"
@@ -46,9 +46,11 @@ class AdapterInfo:
     notebook: str  # the notebook that trained it
     method: str  # "sft", "ppo", "grpo", ...
     path: str = ""
-    smoke_steps: int = 0  # the steps of the smoke test that trained it (see Profile.smoke_steps); 0: a real run
-    run_key: str = ""  # what it was trained from, hashed (grpo.run_key): a run again from the same is skipped
+    smoke_steps: int = 0  # the steps of a smoke test (Profile.smoke_steps) or a run cut short (a script's
+    #                       --max-steps) that trained it; 0: the recipe's whole run
+    run_key: str = ""  # what it was trained from, hashed (training.run_key): a run again from the same is skipped
     train_seconds: float = 0.0
+    steps: int = 0  # optimiser steps it was trained for (0: not recorded)
 
 
 def adapters_dir(profile: Profile) -> Path:
@@ -68,7 +70,8 @@ def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str =
         saved = Path(scratch) if adapter_name == "default" else Path(scratch) / adapter_name
         shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier save of this name
         shutil.copytree(saved, folder)
-    write_json(folder / META, {**asdict(info), "path": "", "smoke_steps": profile.smoke_steps})
+    write_json(folder / META, {**asdict(info), "path": "", "smoke_steps": info.smoke_steps or profile.smoke_steps,
+                               "credentialed_data": credentialed_data(profile)})  # trained on data under a DUA
     return folder
 
 
@@ -77,6 +80,7 @@ def find_adapters(profile: Profile) -> list[AdapterInfo]:
     found = []
     for meta in sorted(adapters_dir(profile).glob(f"*/{META}")):
         data = json.loads(meta.read_text())
+        data.pop("credentialed_data", None)  # a mark on the folder, not a field of the description
         data["tasks"] = tuple(data["tasks"])
         data["path"] = str(meta.parent)
         found.append(AdapterInfo(**data))
@@ -101,8 +105,9 @@ def require_adapters(profile: Profile, expected=None) -> None:
     smoke = [name for name in expected if present[name].smoke_steps and not profile.smoke_steps]
     if smoke:  # a smoke test's adapters learned nothing: a real evaluation of them would mislead
         raise ValueError(
-            f"{', '.join(smoke)} in {adapters_dir(profile)} came from a smoke test (smoke_steps): run "
-            f"{training_notebooks(smoke)} again without it, and give smoke tests their own MEDLAB_HOME")
+            f"{', '.join(smoke)} in {adapters_dir(profile)} came from a smoke test or a run cut short (trained "
+            f"{', '.join(str(present[name].smoke_steps) for name in smoke)} steps): run {training_notebooks(smoke)} "
+            "again without smoke_steps or --max-steps, and give smoke tests their own MEDLAB_HOME")
 
 
 def training_notebooks(names) -> str:

@@ -34,7 +34,8 @@ COMMANDS = {
     "help": "show these commands",
     "info": "the model file and its settings",
     "training": "the training logs of the course's adapters",
-    "save [FILE.json]": "write this session (model, time, questions and replies) to a JSON file",
+    "save [FILE]": "write this session (model, time, questions and replies) as JSON to FILE, or to a dated file "
+                   "in the runs folder's chats/ (git ignores runs/)",
     "clear": "forget the conversation so far",
     "quit / exit": "leave (Ctrl+C and Ctrl+D work too)",
 }
@@ -106,7 +107,11 @@ def show_training(console: Console, logs: Path) -> None:
         return
     table = Table("adapter", "steps", "measure", "first", "last", title=f"training logs in {logs}")
     for path in found:
-        log = json.loads(path.read_text())
+        try:
+            log = json.loads(path.read_text())
+        except (OSError, ValueError) as error:  # unreadable, or cut off: one row says so
+            table.add_row(path.stem, "", "unreadable", escape(str(error))[:40], "")
+            continue
         key = next((k for k in ("loss", "reward") if isinstance(log, dict) and log.get(k)), None)
         if key is None:
             continue  # not a training log
@@ -115,11 +120,19 @@ def show_training(console: Console, logs: Path) -> None:
     console.print(table)
 
 
-def save(session: Session, console: Console, name: str | None) -> Path:
+def save(session: Session, console: Console, name: str | None, folder: Path) -> Path | None:
+    """Write the session to `name`, or to a dated file in `folder` (under runs/, which git
+    ignores: a conversation can quote a credentialed note). A path that cannot be written is
+    reported, and the session is kept to save elsewhere."""
     from medlab.runlog import write_json
 
-    path = write_json(Path(name or f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"),
-                      session.to_json())
+    path = Path(name) if name else folder / f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    try:
+        write_json(path, session.to_json())
+    except OSError as error:
+        console.print(f"[red]could not save to {escape(str(path))}:[/red] {escape(error.strerror or str(error))}; "
+                      "the conversation is kept: save it to another path")
+        return None
     console.print(f"saved {len(session.exchanges)} exchanges to {path}")
     return path
 
@@ -135,25 +148,31 @@ def as_command(line: str) -> tuple[str | None, str | None]:
     """`(command, argument)` when the whole line is a command, else `(None, None)`: a question
     that starts with a command's word ("help me read this ECG", "quit smoking?") is a question.
 
-    >>> as_command("save notes.json"), as_command("help"), as_command("help me read this ECG")
-    (('save', 'notes.json'), ('help', None), (None, None))
+    >>> as_command("save notes.txt"), as_command("help"), as_command("help me read this ECG")
+    (('save', 'notes.txt'), ('help', None), (None, None))
+    >>> as_command("save me"), as_command("save ~/chats/today")
+    ((None, None), ('save', '~/chats/today'))
     """
     words = line.split()
     if len(words) == 1 and words[0] in ("help", "info", "training", "save", "clear", "quit", "exit"):
         return words[0], None
-    if len(words) == 2 and words[0] == "save" and words[1].endswith(".json"):
+    if len(words) == 2 and words[0] == "save" and (Path(words[1]).suffix or "/" in words[1]):  # a file's name
         return "save", words[1]
     return None, None
 
 
 def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=input) -> int:
-    """The read-answer loop; returns the exit status."""
+    """The read-answer loop; returns the exit status. `logs`: the runs folder's training logs;
+    sessions are saved beside them, in its `chats/`."""
     session = Session(model=info)
     welcome(console, info)
     while True:
         try:
             line = read("you> ").strip()
-        except (EOFError, KeyboardInterrupt):
+        except UnicodeDecodeError:  # bytes that are not UTF-8 on a terminal that reads strictly
+            console.print("that line was not UTF-8 text: type it again")
+            continue
+        except (EOFError, KeyboardInterrupt, OSError, ValueError):  # Ctrl+D, Ctrl+C, a closed input
             console.print("\nbye")
             return 0
         if not line:
@@ -169,7 +188,7 @@ def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=inp
         elif command == "training":
             show_training(console, logs)
         elif command == "save":
-            save(session, console, argument)
+            save(session, console, argument, logs.parent / "chats")
         elif command == "clear":
             session.exchanges.clear()
             console.print("conversation cleared")
@@ -183,15 +202,24 @@ def run(llm, info: dict, console: Console, logs: Path, max_tokens: int, read=inp
                 console.print(f"\n{escape(str(error))}: type clear to start a new conversation")
 
 
+def positive(text: str) -> int:
+    """An option that counts something: 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give 1 or more")
+    return value
+
+
 def parse_args(argv: list[str] | None):
+    """The options, each checked here, before the model file is opened."""
     parser = argparse.ArgumentParser(prog="medlab-chat", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, type=Path, help="a .gguf file (notebook 09 writes them)")
-    parser.add_argument("--n-ctx", type=int, default=None,
+    parser.add_argument("--n-ctx", type=positive, default=None,
                         help=f"context length in tokens (default {DEFAULT_CONTEXT}, or the model's trained context if "
                              "shorter); the conversation must fit in it")
     parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers to put on the GPU; -1 for all")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
-    parser.add_argument("--max-tokens", type=int, default=256, help="longest reply in tokens")
+    parser.add_argument("--threads", type=positive, default=None, help="CPU threads (default: llama.cpp's choice)")
+    parser.add_argument("--max-tokens", type=positive, default=256, help="longest reply in tokens")
     parser.add_argument("--logs", type=Path, default=None, help="training logs to show (default: the course's)")
     return parser.parse_args(argv)
 

@@ -210,6 +210,7 @@ def fetch_converter(root: Path | None = None) -> Path:
     folder = (root or course_root()) / CONVERTER_DIR / llama_cpp.__version__
     script = folder / "convert_hf_to_gguf.py"
     if script.exists():
+        verify_converter(folder, llama_cpp.__version__)  # a cached copy too: it is run as a program
         return script
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
@@ -219,7 +220,26 @@ def fetch_converter(root: Path | None = None) -> Path:
             raise FileNotFoundError(f"pip gave no source archive of llama-cpp-python {llama_cpp.__version__}: "
                                     "the converter ships only there")
         unpack_converter(archives[0], folder)
+    verify_converter(folder, llama_cpp.__version__)
     return script
+
+
+CONVERTER_SHA256 = {"0.3.36": "708d70c516bf277cf51a4e99bb6f0ed3ec359ecc5389d115c712b24f6313b2bd"}
+"""`integrity.folder_digest` of the converter unpacked from each tested llama-cpp-python's source."""
+
+
+def verify_converter(folder: Path, version: str) -> None:
+    """The unpacked converter is the one the course was tested with; a differing one stops."""
+    from medlab.integrity import IntegrityError, folder_digest
+
+    if version not in CONVERTER_SHA256:
+        raise IntegrityError(f"no pinned sha256 for the converter of llama-cpp-python {version}: the course is "
+                             f"tested with {', '.join(CONVERTER_SHA256)} (make setup installs it)")
+    found = folder_digest(folder)
+    if found != CONVERTER_SHA256[version]:
+        raise IntegrityError(f"llama.cpp's converter in {folder} has sha256 {found}, not the "
+                             f"{CONVERTER_SHA256[version]} it was tested with: delete {folder} and run "
+                             "`python -m medlab.export` to fetch it again")
 
 
 def unpack_converter(archive: Path, folder: Path) -> None:

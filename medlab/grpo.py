@@ -188,7 +188,7 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
 
     if not rows:
         raise ValueError(f"{info.name}: no prompts to train on; check the RL pool the notebook printed")
-    key = run_key(args, rows, reward_code(reward_funcs), model)
+    key = run_key(args.to_dict(), rows, reward_code(reward_funcs), model)
     finished = finished_run(profile, info.name, key)
     if finished:
         return finished
@@ -196,7 +196,7 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
     trainer = GRPOTrainer(model=model, args=args, reward_funcs=list(reward_funcs), processing_class=tokenizer,
                           train_dataset=Dataset.from_list(rows), callbacks=[monitor, Float32Adapter(), *callbacks])
     started = time.time()
-    train_resumable(trainer)
+    train_resumable(trainer, key)
     seconds = time.time() - started
     save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(seconds, 1)))
     return monitor.log, seconds

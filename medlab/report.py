@@ -67,15 +67,16 @@ def comparison(name: str, result, other_name: str, other, metric: str) -> str:
     return f"{this} and {that} are within chance of each other"
 
 
-def replies_before_after(before, after, k: int = 3, width: int = 220):
+def replies_before_after(before, after, k: int = 3, width: int = 220, show=lambda text: text):
     """`k` held-out cases with the gold answer and the reply before and after training: cases
-    whose answer changed first, so the table shows what training did where it did something."""
+    whose answer changed first, so the table shows what training did where it did something.
+    `show`: what a reply is shown as (`sources.shown`, for a learner's credentialed data)."""
     import pandas as pd
 
     order = sorted(range(len(after.gold)), key=lambda i: before.pred[i] == after.pred[i])[:k]
     return pd.DataFrame([{"gold": after.gold[i], "before": before.pred[i], "after": after.pred[i],
-                          "reply before": before.replies[i][:width], "reply after": after.replies[i][:width]}
-                         for i in order])
+                          "reply before": show(before.replies[i][:width]),
+                          "reply after": show(after.replies[i][:width])} for i in order])
 
 
 STAGE_ORDER = {"base": 0, "sft": 1, "ppo": 2, "grpo": 3}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from medlab.env import check_device, peak_memory_mb, seed_everything
 from medlab.exercises import Exercise, choose_exercise
-from medlab.profiles import Profile, changed_fields, load_profile
+from medlab.profiles import Profile, changed_fields, credentialed_data, load_profile
 
 
 def course_root() -> Path:
@@ -36,8 +36,35 @@ def project_root() -> Path:
     through a disconnect.
     """
     if os.environ.get("MEDLAB_HOME"):
-        return Path(os.environ["MEDLAB_HOME"]).resolve()
+        return Path(os.environ["MEDLAB_HOME"]).expanduser().resolve()
     return course_root()
+
+
+class HomeNotWritable(OSError):
+    """The runs folder (`MEDLAB_HOME`, or the course folder) cannot be written."""
+
+
+def pin_home() -> Path:
+    """`MEDLAB_HOME` made absolute once, in this process's environment, and checked to be a folder
+    this process can write; returns the home.
+
+    A relative `MEDLAB_HOME` would otherwise name another folder in each process that reads it:
+    the runner's (started where the command was typed) and each kernel's (started in
+    notebooks/), splitting one run's summary from its metrics. Checked once, it stops in one
+    line naming the folder, not in a chain of tracebacks from the first file a notebook writes."""
+    home = project_root()
+    if os.environ.get("MEDLAB_HOME"):
+        os.environ["MEDLAB_HOME"] = str(home)
+    probe = home / f".medlab-write-test-{os.getpid()}"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        where = "MEDLAB_HOME" if os.environ.get("MEDLAB_HOME") else "the course folder"
+        raise HomeNotWritable(f"cannot write runs to {home} ({where}): {error.strerror or error}; set "
+                              "MEDLAB_HOME to a folder you can write to") from None
+    return home
 
 
 def runs_dir(profile_name: str) -> Path:
@@ -126,6 +153,7 @@ class NotebookRun:
             return json.loads(self.metrics_path.read_text())
         return {"notebook": self.notebook, "profile": self.profile.name, "seed": self.seed,
                 "overrides": changed_fields(self.profile),  # a smoke test's smoke_steps among them
+                "credentialed_data": credentialed_data(self.profile),  # under a data use agreement: not to share
                 "exercise": self.exercise and self.exercise.name, "metrics": {}}
 
     def save_figure(self, fig, name: str) -> Path:
@@ -145,6 +173,7 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, exercise
     hanging on a machine with no network.
     """
     config = load_profile(profile, **overrides)
+    pin_home()
     check_online(config)
     check_device(config)
     if config.offline:
@@ -157,6 +186,9 @@ def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, exercise
     changed = changed_fields(config)
     if changed:
         print("overrides: " + ", ".join(f"{key}={value}" for key, value in changed.items()))
+    if credentialed_data(config):
+        print(f"credentialed data: {', '.join(credentialed_data(config))} (PhysioNet's data use agreement): this "
+              "run's outputs are marked so, notes and cases are shown by length only, and nothing here is to be shared")
     if run.exercise:
         print(f"exercise {run.exercise.name!r} ({run.exercise.level}): {run.exercise.change}; results as "
               f"{run.label}, adapters as <name>.{run.exercise.name}")

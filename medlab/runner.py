@@ -28,7 +28,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 
 from medlab.profiles import DATA_PATHS, OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
-from medlab.runlog import course_root, runs_dir, write_json
+from medlab.runlog import HomeNotWritable, course_root, pin_home, runs_dir, write_json
 
 
 def course_notebooks(folder: Path) -> list[Path]:
@@ -170,23 +170,74 @@ def running_cell(executed: Path) -> str | None:
 
 
 def source_cell_number(executed: Path, cell_index: int) -> int:
-    """1-based position of a cell in the committed notebook, not counting papermill's injected cell."""
+    """1-based position of a cell in the committed notebook, not counting papermill's injected
+    cell, nor the two cells papermill adds to the executed copy after a failure (a message at
+    the top, an anchor before the failing cell), which `cell_index` was counted without."""
     import nbformat
+    from papermill.execute import ERROR_MARKER_TAG
 
-    cells = nbformat.read(executed, as_version=4).cells[:cell_index]
+    cells = [c for c in nbformat.read(executed, as_version=4).cells
+             if ERROR_MARKER_TAG not in c.metadata.get("tags", [])][:cell_index]
     injected = sum("injected-parameters" in c.metadata.get("tags", []) for c in cells)
     return cell_index - injected + 1
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl+C or SIGTERM. A KeyboardInterrupt, so that no handler of ordinary errors on the way
+    (papermill's, nbclient's, asyncio's) takes it for a failure of the notebook or swallows it."""
+
+
+def stop_on_signal(signum, frame) -> None:
+    """The first Ctrl+C or SIGTERM stops the run at once: the kernel (which Jupyter starts in a
+    session of its own, out of reach of the terminal's Ctrl+C) is killed, and the run ends with
+    one line. Further signals are ignored while it ends."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def remove_kernel_sockets() -> None:
+    """The IPC socket files of this runner's kernels (`LocalKernelManager`), left in the temp
+    folder by a kernel that was killed."""
+    for path in Path(tempfile.gettempdir()).glob(f"medlab-kernel-{os.getpid()}*"):
+        path.unlink(missing_ok=True)
+
+
 def run_course(profile: str, seed: int, only: list[str] | None = None, folder: Path | None = None) -> int:
-    """Run the course's notebooks (or those in `folder`) in order; 0 on success, 1 on a failure."""
+    """Run the course's notebooks (or those in `folder`) in order; 0 on success, 1 on a failure,
+    130 when interrupted. The summary says "running" from the start, and "failed" or
+    "interrupted" on any end but success: never "passed" for a run that did not pass."""
     notebooks = course_notebooks(folder or course_root() / "notebooks")
-    if only:
+    if only is not None:
         notebooks = [nb for nb in notebooks if nb.stem in only or nb.stem[:2] in only]
         if not notebooks:
             print(f"no notebook matches {only}: give names like 00_setup or numbers like 00")
             return 2
-    summary = {"profile": profile, "seed": seed, "notebooks": [], "status": "running"}
+    summary = {"profile": profile, "seed": seed, "notebooks": [], "status": "running",
+               "planned": [nb.stem for nb in notebooks]}
+    _write_summary(profile, summary)  # a stale "passed" from an earlier run is gone from here on
+    handlers = {sig: signal.signal(sig, stop_on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return run_in_order(notebooks, profile, seed, summary)
+    except Interrupted as signal_name:
+        summary.update(status="interrupted", interrupted=notebooks[len(summary["notebooks"])].stem)
+        _write_summary(profile, summary)
+        print(f"INTERRUPTED ({signal_name}) during {summary['interrupted']}: {len(summary['notebooks'])} of "
+              f"{len(notebooks)} notebooks finished; the summary says so")
+        return 130
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        remove_kernel_sockets()
+
+
+def run_in_order(notebooks: list[Path], profile: str, seed: int, summary: dict) -> int:
+    """The notebooks one after another, the summary written after each; stops at the first failure."""
     total = time.time()
     for i, source in enumerate(notebooks, 1):
         try:
@@ -217,11 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="tiny", help="tiny, t4 or full (default: tiny)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", nargs="*", help="notebook names or numbers to run")
+    parser.add_argument("--only", nargs="+", help="notebook names or numbers to run")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="profile overrides for every notebook, e.g. small_model=/models/llama-3b "
                              "max_train_examples=50 data_source=course")
     args = parser.parse_args(argv)
+    try:
+        pin_home()  # absolute before any kernel starts: the kernels run in notebooks/, not here
+    except HomeNotWritable as error:
+        print(error)
+        return 2
     if args.set:
         try:  # checked here, before any notebook starts, with the profile's own messages
             load_profile(args.profile, **parse_overrides(args.set))

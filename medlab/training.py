@@ -337,11 +337,60 @@ def slot_step(slot: Path) -> int:
         return -1
 
 
+RUN_FILE = "medlab_run.json"
+"""In a run's checkpoint folder: the run (`run_key`) its checkpoints belong to."""
+
+
+def claim_checkpoints(work: Path, key: str) -> None:
+    """Make `work` (and its kept copy on a synced drive) the checkpoint folder of the run `key`.
+
+    The folder is named after the recipe, so a run with another seed, other data or other
+    overrides would find the same folder: checkpoints another run left there are removed,
+    saying so, and never resumed."""
+    for folder in dict.fromkeys([work, kept_dir(work)]):
+        if folder.is_dir() and any(folder.iterdir()) and run_of(folder) != key:
+            print(f"{folder}: checkpoints of another run (its seed, data or settings differ); this run starts afresh")
+            shutil.rmtree(folder, ignore_errors=True)  # another process of this launch may be removing it too
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RUN_FILE).write_text(json.dumps({"key": key}))
+
+
+def run_of(folder: Path) -> str | None:
+    """The run key a checkpoint folder was claimed by, or None."""
+    try:
+        return json.loads((folder / RUN_FILE).read_text()).get("key")
+    except (OSError, ValueError):
+        return None
+
+
+def whole_checkpoint(folder: Path) -> bool:
+    """Whether the trainer finished writing `folder`: its `trainer_state.json`, written last,
+    reads whole. A run stopped while saving (a full disk, a kill) leaves one that is not."""
+    try:
+        return "global_step" in json.loads((folder / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return False
+
+
+def checkpoint_step(folder: Path) -> int:
+    """The step in a `checkpoint-N` folder's name; -1 for another name."""
+    step = folder.name.removeprefix("checkpoint-")
+    return int(step) if step.isdigit() else -1
+
+
 def resume_point(checkpoints: Path) -> str | None:
-    """The newest checkpoint of an interrupted run, if there is one; else None. `checkpoints`:
-    the trainer's `output_dir`. Where the runs folder is a synced drive, a new machine finds
-    nothing on its local disk, and the newest whole slot on the drive is the one."""
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    """The newest whole checkpoint of an interrupted run, if there is one; else None. One written
+    only in part is passed over, saying so. `checkpoints`: the trainer's `output_dir`. Where the
+    runs folder is a synced drive, a new machine finds nothing on its local disk, and the newest
+    whole slot on the drive is the one."""
+    last = None
+    found = sorted(checkpoints.glob("checkpoint-*"), key=checkpoint_step, reverse=True) if checkpoints.is_dir() else []
+    for folder in found:
+        if whole_checkpoint(folder):
+            last = str(folder)
+            break
+        print(f"{folder} was written only in part (the run stopped while saving it, or the disk was full): "
+              "passed over")
     kept = kept_dir(checkpoints)
     if not last and kept != checkpoints:
         step, slot = max((slot_step(kept / name), kept / name) for name in SLOTS)
@@ -351,15 +400,18 @@ def resume_point(checkpoints: Path) -> str | None:
     return last
 
 
-def train_resumable(trainer):
-    """`trainer.train()`, resuming from the newest checkpoint if a run was interrupted.
+def train_resumable(trainer, key: str | None = None):
+    """`trainer.train()`, resuming from the newest checkpoint if this run was interrupted.
 
-    Checkpoints exist to survive crashes: once training finishes they are removed, so running
-    the notebook again trains afresh (and, seeded, to the same result). Where the runs folder
-    is a synced drive, the newest is kept there too (`KeepCheckpoint`).
+    `key`: the run's `run_key` (None: from the trainer's settings, its dataset's fingerprint and
+    its model's trainable weights), which the checkpoint folder is claimed for, so that no other
+    run resumes from it. Checkpoints exist to survive crashes: once training finishes they are
+    removed, so running the notebook again trains afresh (and, seeded, to the same result). Where
+    the runs folder is a synced drive, the newest is kept there too (`KeepCheckpoint`).
     """
     work = Path(trainer.args.output_dir)
     kept = kept_dir(work)
+    claim_checkpoints(work, key or trainer_key(trainer))
     if kept != work:
         trainer.add_callback(KeepCheckpoint(kept))
     output = trainer.train(resume_from_checkpoint=resume_point(work))
@@ -368,27 +420,49 @@ def train_resumable(trainer):
     return output
 
 
+def trainer_key(trainer) -> str:
+    """The `run_key` of a trainer built by hand (notebook 03): its settings, the fingerprint of
+    its dataset (the rows, as tokenized), its adapter's configuration and its base model. Not
+    the weights: run again in the same kernel after an interrupt, the model in memory has
+    trained on, and it is the checkpoint's weights that the run resumes with."""
+    model = trainer.model
+    adapters = {name: config.to_dict() for name, config in getattr(model, "peft_config", {}).items()}
+    base = str(getattr(getattr(model, "config", None), "_name_or_path", ""))
+    return run_key(trainer.args.to_dict(), [adapters], [getattr(trainer.train_dataset, "_fingerprint", ""), base])
+
+
 # ---- a run saved complete is not trained again ---------------------------------------------------
 
-IGNORED_SETTINGS = ("output_dir", "logging_dir", "report_to", "run_name", "disable_tqdm", "hub", "save_")
-"""Trainer-config fields that change where a run writes or what it shows, not what it learns."""
+IGNORED_SETTINGS = ("output_dir", "logging_dir", "report_to", "run_name", "disable_tqdm", "hub", "save_", "local_rank")
+"""Trainer-config fields that change where a run writes or what it shows, not what it learns, and
+the one that differs between the processes of one launch (each must find the same run)."""
 
 
-def run_key(args, rows: list[dict], sources=(), model=None) -> str:
-    """A short hash of what decides a run's result: the trainer's settings, its rows, `sources`
-    (the base model's id, each reward's code) and `model`'s trainable weights where it has
-    some (a warm start's adapter; a base model straight from the hub has every weight
-    trainable, and is named in `sources` instead)."""
+def run_key(settings: dict, rows: list[dict], sources=(), model=None) -> str:
+    """A short hash of what decides a run's result: its settings (a trainer config's `to_dict()`,
+    seed included), its rows, `sources` (the base model's id, the recipe's key, each reward's
+    code) and `model`'s trainable weights where it has some (a warm start's adapter; a base
+    model straight from the hub has every weight trainable, and is named in `sources` instead)."""
     digest = hashlib.sha256()
-    settings = {k: v for k, v in args.to_dict().items() if not any(word in k for word in IGNORED_SETTINGS)}
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
-    digest.update(json.dumps(rows, sort_keys=True, default=str).encode())
+    settings = {k: v for k, v in settings.items() if not any(word in k for word in IGNORED_SETTINGS)}
+    digest.update(json.dumps(settings, sort_keys=True, default=as_json).encode())
+    digest.update(json.dumps(rows, sort_keys=True, default=as_json).encode())
     for source in sources:
         digest.update(source.encode())
     for name, weight in sorted(model.named_parameters() if model is not None else []):
         if weight.requires_grad:
             digest.update(name.encode() + weight.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:12]
+
+
+def as_json(value):
+    """A value JSON lacks, the same in every process: a set sorted (its order changes from one
+    Python process to the next), anything else as text.
+
+    >>> as_json({"v_proj", "q_proj"})
+    ['q_proj', 'v_proj']
+    """
+    return sorted(value, key=str) if isinstance(value, set | frozenset) else str(value)
 
 
 def finished_run(profile: Profile, name: str, key: str) -> tuple[dict, float] | None:
@@ -422,7 +496,7 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     check_lengths(tokenizer, conversations, seq_len(recipe, profile), info.name, max_cut_share)
     args = args or sft_config(profile, recipe, checkpoint_dir(profile, info.name, recipe), seed, report_to, save_steps)
     rows = sft_rows(conversations)
-    key = run_key(args, rows, [info.base_model, recipe.key()])  # the recipe: the adapter's shape, not in `args`
+    key = run_key(args.to_dict(), rows, [info.base_model, recipe.key()])  # the recipe: the adapter's shape
     finished = finished_run(profile, info.name, key)
     if finished:
         return model, finished[0]
@@ -432,7 +506,7 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
         train_dataset=Dataset.from_list(rows), callbacks=[monitor, Float32Adapter(), *callbacks],
     )
     started = time.time()
-    train_resumable(trainer)
+    train_resumable(trainer, key)
     save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(time.time() - started, 1)))
     return trainer.model, monitor.log
 
@@ -445,6 +519,11 @@ def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> None:
     the whole adapter already. One process writes; the others wait until it is on disk."""
     from accelerate.utils import DistributedType
 
+    steps = trainer.state.global_step
+    if steps < 1:  # an adapter saved now would be the start, labelled as trained
+        raise ValueError(f"{info.name}: no optimiser step was taken, so there is nothing to save: check the "
+                         "recipe's steps (max_steps, --max-steps) and that there were rows to train on")
+    info = replace(info, steps=steps)
     accelerator = trainer.accelerator
     sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
     state_dict = accelerator.get_state_dict(trainer.model_wrapped) if sharded else None

@@ -8,6 +8,7 @@ under `accelerate launch`, and save adapters and logs where the notebooks do
 from __future__ import annotations
 
 import argparse
+import sys
 
 from transformers import TrainerCallback
 
@@ -21,18 +22,38 @@ def command_line(description: str) -> argparse.ArgumentParser:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="profile overrides, as `python -m medlab.runner --set` takes them")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-steps", type=int, default=0, help="optimiser steps at most (0: the recipe decides)")
+    parser.add_argument("--max-steps", type=steps_at_most, default=0,
+                        help="optimiser steps at most (0: the recipe decides); the adapter is then labelled a run cut "
+                             "short, which notebook 08 does not take for the recipe's")
     parser.add_argument("--report-to", default="none", help="none, tensorboard or trackio")
     return parser
 
 
+def steps_at_most(text: str) -> int:
+    """`--max-steps`: 0 (the recipe decides) or a positive count."""
+    steps = int(text)
+    if steps < 0:
+        raise argparse.ArgumentTypeError(f"{steps}: give a positive number of steps, or 0 for the recipe's")
+    return steps
+
+
 def start(name: str, args: argparse.Namespace, parser: argparse.ArgumentParser) -> Profile:
     """The profile the command line names, with its overrides, set up as a notebook's setup cell
-    does (seeds, the hub switched off on tiny, the device checked); a bad one stops with the reason."""
+    does (seeds, the hub switched off on tiny, the device checked); a bad one, or a GPU profile
+    on a machine without a GPU, stops with the reason in one line."""
     try:
         return start_notebook(name, args.profile, seed=args.seed, **parse_overrides(args.set)).profile
-    except ProfileError as error:
+    except (ProfileError, RuntimeError) as error:
         parser.error(str(error))
+
+
+def in_one_line(main) -> None:
+    """Run a script's `main`; what the user can fix (a start adapter not trained yet, a data file
+    not found, a gated model) ends in one line naming it, not a traceback."""
+    try:
+        main()
+    except (FileNotFoundError, PermissionError) as error:
+        sys.exit(f"error: {error}")
 
 
 class LaunchRecord(TrainerCallback):

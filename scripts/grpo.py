@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common import LaunchRecord, command_line, start
+from common import LaunchRecord, command_line, in_one_line, start
 
 from medlab import prompts, recipes
 from medlab.adapters import AdapterInfo
@@ -90,7 +90,8 @@ def main() -> None:
         rows, tasks = triage_rows(profile, args.seed), ("triage",)
     name = f"grpo_{args.variant}"
     notebook = "06_grpo_appropriateness" if task == "imaging" else "07_grpo_triage"
-    info = AdapterInfo(name=name, base_model=base_model(task, profile), tasks=tasks, notebook=notebook, method="grpo")
+    info = AdapterInfo(name=name, base_model=base_model(task, profile), tasks=tasks, notebook=notebook, method="grpo",
+                       smoke_steps=args.max_steps)
     config = grpo_config(recipe, profile, checkpoint_dir(profile, name, recipe), args.seed, report_to=args.report_to,
                          reward_weights=weights)
     model, tokenizer = warm_start(f"sft_{task}", profile)
@@ -98,4 +99,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    in_one_line(main)

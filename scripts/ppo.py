@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from common import command_line, start
+from common import command_line, in_one_line, start
 
 from medlab import prompts, recipes
 from medlab.adapters import AdapterInfo, save_adapter, saved_adapter
@@ -53,13 +53,12 @@ def main() -> None:
     base, tokenizer = load_model_and_tokenizer(base_model("medqa", profile), profile)
     model = load_policy_and_reference(prepare_base(base, profile), saved_adapter(profile, "sft_mcq").path)
     value_head = ValueHead(model.config.hidden_size).to(model.device)
-    train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
-              log_path(profile, "ppo_mcq"), checkpoint_dir(profile, "ppo_mcq", config),
-              seed=args.seed)
+    log = train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
+                    log_path(profile, "ppo_mcq"), checkpoint_dir(profile, "ppo_mcq", config), seed=args.seed)
     info = AdapterInfo(name="ppo_mcq", base_model=base_model("medqa", profile), tasks=("medqa", "medmcqa"),
-                       notebook="05_ppo_mcq", method="ppo")
+                       notebook="05_ppo_mcq", method="ppo", smoke_steps=args.max_steps, steps=len(log["step"]))
     print("adapter saved to", save_adapter(model, profile, info, adapter_name="policy"))
 
 
 if __name__ == "__main__":
-    main()
+    in_one_line(main)

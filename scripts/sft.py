@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common import LaunchRecord, command_line, start
+from common import LaunchRecord, command_line, in_one_line, start
 
 from medlab import prompts, recipes
 from medlab.adapters import AdapterInfo
@@ -57,10 +57,10 @@ def main() -> None:
     config = sft_config(profile, recipe, checkpoint_dir(profile, name, recipe), args.seed, args.report_to)
     model, tokenizer = load_model_and_tokenizer(base_model(data_task, profile), profile)
     info = AdapterInfo(name=name, base_model=base_model(data_task, profile), tasks=tasks, notebook=notebook,
-                       method="sft")
+                       method="sft", smoke_steps=args.max_steps)
     run_sft(model, tokenizer, conversations, profile, recipe, info, seed=args.seed,
             callbacks=[LaunchRecord(profile, name)], args=config)
 
 
 if __name__ == "__main__":
-    main()
+    in_one_line(main)

@@ -86,3 +86,57 @@ def test_a_bad_model_file_is_one_line_of_error(tmp_path, content, message):
                             text=True, timeout=60)
     assert result.returncode == 2
     assert message in result.stdout and "Traceback" not in result.stdout + result.stderr
+
+
+def scripted(lines):
+    """A `read` for `chat.run` that returns `lines` in turn; an exception in them is raised."""
+    lines = iter(lines)
+
+    def read(prompt):
+        line = next(lines)
+        if isinstance(line, BaseException):
+            raise line
+        return line
+    return read
+
+
+def console_text():
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    return Console(file=out, width=200, highlight=False), out
+
+
+@pytest.mark.parametrize("end", [EOFError(), ValueError("I/O operation on closed file"), OSError(5, "EIO")])
+def test_a_failed_save_keeps_the_session_and_bad_input_ends_it_cleanly(tmp_path, end):
+    from medlab.chat import run
+
+    (tmp_path / "a-file").write_text("not a folder")
+    console, out = console_text()
+    logs = tmp_path / "runs" / "tiny" / "logs"
+    undecodable = UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+    lines = [f"save {tmp_path / 'a-file' / 'chat.json'}", undecodable, f"save {tmp_path / 'notes.txt'}", "save", end]
+    status = run(None, {"name": "m", "size_mb": 1}, console, logs, 12, read=scripted(lines))
+    text = out.getvalue()
+    assert status == 0 and "could not save to" in text and "the conversation is kept" in text
+    assert "not UTF-8 text: type it again" in text and text.rstrip().endswith("bye")
+    assert json.loads((tmp_path / "notes.txt").read_text())["exchanges"] == []  # `save FILE` is a command
+    assert len(list((tmp_path / "runs" / "tiny" / "chats").glob("medlab-chat-*.json"))) == 1  # under runs/
+
+
+def test_an_unreadable_training_log_is_a_row_not_a_crash(tmp_path):
+    from medlab.chat import show_training
+
+    (tmp_path / "cut.json").write_text('{"step": [1, 2], "loss": [1.0')
+    (tmp_path / "sft.json").write_text(json.dumps({"step": [1], "loss": [2.0]}))
+    console, out = console_text()
+    show_training(console, tmp_path)
+    assert "unreadable" in out.getvalue() and "sft" in out.getvalue()
+
+
+def test_options_are_checked_before_the_model_file_is_opened(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "medlab.chat", "--model", str(tmp_path / "absent.gguf"),
+                             "--n-ctx", "-5"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "-5: give 1 or more" in result.stderr and "absent.gguf" not in result.stderr

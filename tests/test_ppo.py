@@ -166,6 +166,12 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(small_model, tmp_path):
     assert len(calls) == 2 + 1 + 2  # the crash spent one call; the resumed run made only two more
     assert not (tmp_path / "ckpt").exists()
 
+    calls.clear()  # a crash again, then a run with another seed: another run, which starts afresh
+    with pytest.raises(KeyboardInterrupt):
+        train_ppo(*fresh(), **args)
+    assert train_ppo(*fresh(), **{**args, "seed": 1})["step"] == [1, 2, 3, 4]
+    assert len(calls) == 3 + 4, "a run with another seed should start afresh, not continue this one's checkpoint"
+
     calls.clear()  # a crash again, then a run of another length (a smoke test) in the same folder
     with pytest.raises(KeyboardInterrupt):
         train_ppo(*fresh(), **args)

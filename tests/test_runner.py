@@ -1,6 +1,9 @@
 """The headless runner on small notebooks: progress, summary, and stopping at a failure."""
 
 import json
+from pathlib import Path
+
+import pytest
 
 from medlab.runner import course_notebooks, run_course
 
@@ -97,3 +100,85 @@ def test_under_nbval_a_kernel_that_dies_fails_its_cell_within_a_minute(tmp_path,
     assert result.returncode == 1
     assert "crashes.ipynb::Cell 1" in result.stdout  # nbval counts cells from 0: the one that killed it
     assert "the kernel died of SIGSEGV (signal 11) while this cell ran" in result.stdout
+
+
+SLEEPS = "import time\ntime.sleep(120)  # a long training cell"
+
+
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM"])
+def test_the_first_interrupt_ends_the_run_at_once_and_the_summary_says_so(scratch_course, notebook_writer, sent):
+    """A stale "passed" summary is gone as soon as a run starts; Ctrl+C (or SIGTERM) ends the run
+    within seconds with one line, the kernel killed and its socket files removed."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    notebook_writer(scratch_course / "notebooks" / "00_sleeps.ipynb", "PROFILE = 'x'\nSEED = 0", SLEEPS)
+    summary_path = scratch_course / "runs/tiny/summary.json"
+    summary_path.parent.mkdir(parents=True)
+    summary_path.write_text(json.dumps({"status": "passed", "notebooks": [{"name": "00_sleeps"}]}))
+    course = ("import sys; from pathlib import Path; from medlab.runner import run_course; "
+              "sys.exit(run_course('tiny', 0, folder=Path(sys.argv[1])))")
+    runner = subprocess.Popen([sys.executable, "-c", course, str(scratch_course / "notebooks")], text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**os.environ, "MEDLAB_HOME": str(scratch_course)})
+    deadline = time.monotonic() + 60
+    while not (scratch_course / "runs/tiny/00_sleeps.ipynb").exists() and time.monotonic() < deadline:
+        time.sleep(0.5)  # papermill writes the executed copy as the cells start
+    time.sleep(3)
+    assert json.loads(summary_path.read_text())["status"] == "running"  # not the stale "passed"
+    sent_at = time.monotonic()
+    runner.send_signal(getattr(signal, sent))
+    out, err = runner.communicate(timeout=60)
+
+    assert runner.returncode == 130 and time.monotonic() - sent_at < 15
+    assert [line for line in out.splitlines() if line.strip()] == [
+        f"INTERRUPTED ({sent}) during 00_sleeps: 0 of 1 notebooks finished; the summary says so"]
+    assert "Traceback" not in err
+    summary = json.loads(summary_path.read_text())
+    assert (summary["status"], summary["interrupted"]) == ("interrupted", "00_sleeps")
+    assert not list(Path(tempfile.gettempdir()).glob(f"medlab-kernel-{runner.pid}*"))
+
+
+def test_a_failure_in_the_cell_after_the_parameters_names_that_cell(scratch_course, notebook_writer, capsys):
+    """papermill adds a message cell at the top of the executed copy and an anchor before the
+    failing cell: neither is a cell of the notebook."""
+    notebook_writer(scratch_course / "notebooks" / "00_setup_breaks.ipynb", "PROFILE = 'x'\nSEED = 0",
+                    "raise RuntimeError('no GPU')", "x = 1")
+    assert run_course("tiny", 0, folder=scratch_course / "notebooks") == 1
+    assert "FAILED 00_setup_breaks: cell 2 (\"raise RuntimeError('no GPU')\")" in capsys.readouterr().out
+
+
+def test_only_with_no_names_is_refused_not_taken_for_the_whole_course(capsys):
+    from medlab.runner import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--only"])
+    assert stopped.value.code == 2 and "--only: expected at least one argument" in capsys.readouterr().err
+
+
+def test_a_relative_medlab_home_is_made_absolute_once_for_the_runner_and_its_kernels(tmp_path, monkeypatch):
+    import os
+
+    from medlab.runlog import pin_home
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDLAB_HOME", "relhome")
+    assert pin_home() == tmp_path / "relhome"
+    assert os.environ["MEDLAB_HOME"] == str(tmp_path / "relhome")  # what the kernels inherit
+    monkeypatch.chdir(tmp_path / "relhome")  # a kernel starts in another folder: the same home
+    assert pin_home() == tmp_path / "relhome"
+
+
+def test_a_medlab_home_that_cannot_be_written_stops_in_one_line(tmp_path, monkeypatch, capsys):
+    from medlab.runner import main
+
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("MEDLAB_HOME", str(tmp_path / "a-file" / "runs"))
+    assert main(["--only", "00"]) == 2
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith(f"cannot write runs to {tmp_path / 'a-file' / 'runs'} (MEDLAB_HOME): ")
+    assert "\n" not in printed and "set MEDLAB_HOME to a folder you can write to" in printed

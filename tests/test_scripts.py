@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from medlab.adapters import find_adapters, load_with_adapter, saved_adapter
+from medlab.adapters import find_adapters, load_with_adapter, require_adapters, saved_adapter
 from medlab.data import sources
 from medlab.grpo import warm_start_rows
 from medlab.profiles import load_profile
@@ -76,7 +76,10 @@ def test_ppo_runs_in_one_process_from_the_sft_adapter(small_model, scratch_cours
     done = launch("ppo.py", "--max-steps", "1", processes=1, model=small_model)
     assert done.returncode == 0, done.stderr[-3000:]
     profile = load_profile("tiny", small_model=str(small_model))
-    assert saved_adapter(profile, "ppo_mcq").method == "ppo"
+    ppo = saved_adapter(profile, "ppo_mcq")
+    assert (ppo.method, ppo.steps, ppo.smoke_steps) == ("ppo", 1, 1)  # --max-steps: a run cut short, labelled so
+    with pytest.raises(ValueError, match="a run cut short"):
+        require_adapters(profile, ["ppo_mcq"])  # 08 does not take it for the recipe's run
     assert json.loads((runs_dir("tiny") / "logs" / "ppo_mcq.json").read_text())["step"] == [1]
 
 
@@ -84,6 +87,19 @@ def test_a_bad_override_stops_with_the_reason(small_model, scratch_course):
     done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "mcq", "--set", "max_seq_lne=64"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "max_seq_len" in done.stderr  # argparse's error, with the right spelling
+
+
+def test_script_inputs_are_checked_in_one_line_as_the_notebooks_check_them(small_model, scratch_course):
+    """A negative step count (which saved PPO's start adapter as PPO's), a start adapter not
+    trained yet, a GPU profile on a machine without one."""
+    done = launch("ppo.py", "--max-steps", "-1", processes=1, model=small_model)
+    assert done.returncode == 2 and "-1: give a positive number of steps" in done.stderr
+    done = launch("grpo.py", "--variant", "triage_no_bonus", processes=1, model=small_model)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: no adapter 'sft_triage'")
+    done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "mcq", "--profile", "t4"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "'t4'" in done.stderr
 
 
 def test_sharded_launches_are_recognised_and_refuse_4bit_bases(monkeypatch):

@@ -178,3 +178,55 @@ def test_an_sft_run_saved_complete_is_kept_and_a_changed_recipe_trains_again(cou
     assert again == log and weights.stat().st_mtime_ns == trained_at
     run_sft(*fresh(), data, profile, replace(RECIPE, r=2), info)  # another adapter shape: another run
     assert "trained already" not in capsys.readouterr().out and weights.stat().st_mtime_ns != trained_at
+
+
+def crash_then(course, small_model, name: str):
+    """Train `name` until a simulated crash at step 7 (checkpoints at 3 and 6); returns the data,
+    the profile, the info and a maker of fresh models."""
+    profile = load_profile("tiny")
+    data = conversations(40)  # 10 optimiser steps at batch 4
+    info = AdapterInfo(name, "pocket", ("medqa",), "test", "sft")
+
+    def fresh():
+        return AutoModelForCausalLM.from_pretrained(small_model), AutoTokenizer.from_pretrained(small_model)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sft(*fresh(), data, profile, RECIPE, info, save_steps=3, callbacks=[StopAt(7)])
+    return data, profile, info, fresh
+
+
+def test_another_runs_checkpoints_are_never_resumed(course, small_model, capsys):
+    """The folder is named after the recipe; a run with another seed (or data, or overrides) is
+    another run, and resuming its checkpoint would silently mix the two."""
+    data, profile, info, fresh = crash_then(course, small_model, "owner_test")
+    capsys.readouterr()
+    seen = StepsSeen()
+    run_sft(*fresh(), data, profile, RECIPE, info, seed=7, save_steps=3, callbacks=[seen])
+    assert seen.first == 1 and "checkpoints of another run" in capsys.readouterr().out
+
+
+def test_a_checkpoint_written_only_in_part_is_passed_over(course, small_model, capsys):
+    data, profile, info, fresh = crash_then(course, small_model, "partial_test")
+    checkpoints = runs_dir("tiny") / "checkpoints" / f"partial_test-{RECIPE.key()}"
+    (checkpoints / "checkpoint-6" / "trainer_state.json").write_text('{"glob')  # the disk filled while saving
+    capsys.readouterr()
+    seen = StepsSeen()
+    _, log = run_sft(*fresh(), data, profile, RECIPE, info, save_steps=3, callbacks=[seen])
+    assert "checkpoint-6 was written only in part" in capsys.readouterr().out
+    assert seen.first == 4 and log["step"] == list(range(1, 11))
+
+
+def test_a_run_that_took_no_step_saves_nothing(course, small_model):
+    """An adapter saved without training would be the start, labelled as trained."""
+    info = AdapterInfo("nothing_test", "pocket", ("medqa",), "test", "sft")
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(small_model), AutoTokenizer.from_pretrained(small_model)
+    with pytest.raises(ValueError, match="no optimiser step was taken"):
+        run_sft(model, tokenizer, conversations(8), load_profile("tiny"), replace(RECIPE, epochs=0), info)
+    assert not (runs_dir("tiny") / "adapters" / "nothing_test").exists()
+
+
+def test_an_adapter_records_the_steps_it_was_trained_for(course, small_model):
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(small_model), AutoTokenizer.from_pretrained(small_model)
+    info = AdapterInfo("counted_test", "pocket", ("medqa",), "test", "sft")
+    run_sft(model, tokenizer, conversations(8), load_profile("tiny"), RECIPE, info)
+    assert [a.steps for a in find_adapters(load_profile("tiny")) if a.name == "counted_test"] == [2]

@@ -58,6 +58,25 @@ def learner_path(task: str, profile: Profile) -> str | None:
     return (getattr(profile, field_name) or None) if field_name else None
 
 
+PRIVATE_TASKS = {"reasoning": ("direct_dir",), "triage": ("mietic_corpus", "mietic_sample")}
+"""The tasks whose text is credentialed where the profile names a learner's copy."""
+
+
+def shown(text: str, profile: Profile, task: str) -> str:
+    """`text` from `task`'s data (a note, a case, a reply that may quote them), or, where that data
+    is a learner's credentialed copy (DiReCT, MIETIC), its length only: an executed notebook is
+    easily shared, and the data use agreement allows no sharing of the data.
+
+    >>> from medlab.profiles import load_profile
+    >>> shown("Cough for 3 weeks.", load_profile("tiny"), "reasoning")
+    'Cough for 3 weeks.'
+    >>> shown("Cough for 3 weeks.", load_profile("tiny", direct_dir="."), "reasoning")
+    '[18 characters of credentialed data, not shown]'
+    """
+    private = any(getattr(profile, key) for key in PRIVATE_TASKS.get(task, ()))
+    return f"[{len(text)} characters of credentialed data, not shown]" if private else text
+
+
 def data_used(profile: Profile) -> str:
     """One line per dataset a learner can bring: whose copy this run reads.
 
