@@ -28,7 +28,7 @@ from medlab import prompts  # noqa: E402
 from medlab.data import sources  # noqa: E402
 from medlab.evaluation import base_model  # noqa: E402
 from medlab.profiles import load_profile  # noqa: E402
-from medlab.recipes import PPO_MCQ, SFT_MCQ, SFT_SMALL, grpo_recipe, ppo_steps  # noqa: E402
+from medlab.recipes import PPO_MCQ, PROBE_PROMPTS, SFT_MCQ, SFT_SMALL, grpo_recipe, ppo_steps  # noqa: E402
 from medlab.session import (  # noqa: E402
     SESSION_HOURS,
     evaluation_part,
@@ -59,6 +59,16 @@ LORA_SHAPES = {  # (in, out) of each adapted projection, per layer, from the pub
 def lora_weights(model: str, r: int, targets) -> int:
     layers, shapes = LORA_SHAPES[model]
     return layers * sum(r * (shapes[t][0] + shapes[t][1]) for t in targets)
+
+
+def probe_part(model: str, task: str):
+    """06's and 07's sampling of the warm start before training: `PROBE_PROMPTS` x 4 replies at the
+    RL reply cap, 16 at a time."""
+    from medlab.session import Part, Work
+
+    recipe = grpo_recipe(task, T4)
+    replies = PROBE_PROMPTS["t4"] * recipe.num_generations
+    return Part("warm start sampled", (Work(model, replies, 16, recipe.max_completion_length),))
 
 
 def tokenizer():
@@ -105,10 +115,12 @@ def main() -> None:
                        grpo_part("grpo_mcq", large, same_answers, mcq_prompt)
                        + evaluation_part("", large, "medqa", 2 * EVAL, T4)],
         "06_grpo_appropriateness": [
+            probe_part(small, "imaging"),  # the warm start sampled before the runs, in each session
             *(grpo_part(f"grpo_imaging_{v}", small, grpo_recipe("imaging", T4), imaging_prompt)
               for v in ("baseline", "citations", "llm_eval", "embedding")),
             evaluation_part("evaluation", small, "imaging", (2 + 4) * EVAL + 5 * EVAL, T4)],
         "07_grpo_triage": [
+            probe_part(small, "triage"),
             *(grpo_part(f"grpo_triage_{v}", small, grpo_recipe("triage", T4), triage_prompt)
               for v in ("no_bonus", "bonus")),
             evaluation_part("evaluation", small, "triage", 3 * (EVAL + 36 + 2 * 36 + EVAL), T4)],

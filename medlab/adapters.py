@@ -75,6 +75,13 @@ def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str =
     return folder
 
 
+def adapter_digest(info: AdapterInfo) -> str:
+    """The sha256 of an adapter's weights file: which adapter a run started from, whatever its name."""
+    from medlab.integrity import sha256
+
+    return sha256(Path(info.path) / "adapter_model.safetensors")
+
+
 def find_adapters(profile: Profile) -> list[AdapterInfo]:
     """Every saved adapter of this profile, in name order."""
     found = []

@@ -126,7 +126,7 @@ def save(session: Session, console: Console, name: str | None, folder: Path) -> 
     reported, and the session is kept to save elsewhere."""
     from medlab.runlog import write_json
 
-    path = Path(name) if name else folder / f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    path = Path(name).expanduser() if name else folder / f"medlab-chat-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     try:
         write_json(path, session.to_json())
     except OSError as error:

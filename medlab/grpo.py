@@ -25,6 +25,7 @@ from medlab.training import (
     Float32Adapter,
     TrainingMonitor,
     finished_run,
+    keep_with_adapter,
     log_path,
     prepare_base,
     recipe_key,
@@ -198,7 +199,8 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
     started = time.time()
     train_resumable(trainer, key)
     seconds = time.time() - started
-    save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(seconds, 1)))
+    folder = save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(seconds, 1)))
+    keep_with_adapter(folder, monitor.log)
     return monitor.log, seconds
 
 

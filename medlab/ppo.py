@@ -333,10 +333,13 @@ def ppo_update(model, value_head, optimizer, batch: Rollout, config: PPOConfig) 
 
 def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], columns: dict[str, list], reward_fn,
               config: PPOConfig, steps: int, log_path: Path, checkpoints: Path, seed: int = 0,
-              save_every: int = 5) -> dict[str, list[float]]:
+              save_every: int = 5, start: str = "") -> dict[str, list[float]]:
     """`steps` rollouts and updates on prompts drawn in a seeded order. Every step is logged to
     `log_path` (as the SFT monitor does); a checkpoint every `save_every` steps lets a crashed
-    run resume where it stopped. Returns the log."""
+    run resume where it stopped. `start` names the adapter the policy starts from (its weights'
+    digest, `adapters.adapter_digest`): with the recipe, length, seed and questions it says which
+    run a checkpoint belongs to. Not the weights in memory: a cell run again after Ctrl+C holds
+    a policy that trained on. Returns the log."""
     from trl.trainer.utils import disable_dropout_in_model  # TRL's GRPO does the same (`disable_dropout`)
 
     # Dropout off for good (p = 0), not through eval(), which would also switch gradient
@@ -347,7 +350,7 @@ def train_ppo(model, value_head, tokenizer, conversations: list[list[dict]], col
     disable_dropout_in_model(model)
     # the run: its recipe, length and seed, its questions, and the adapter it starts from
     this_run = run_key({**asdict(config), "steps": steps, "seed": seed}, [{"conversations": conversations, **columns}],
-                       model=model)
+                       [start])
     optimizer = torch.optim.AdamW([
         {"params": [p for p in model.parameters() if p.requires_grad], "lr": config.learning_rate},
         {"params": list(value_head.parameters()), "lr": config.value_learning_rate},
@@ -394,8 +397,8 @@ def save_checkpoint(folder: Path, model, value_head, optimizer, step: int, steps
 
 
 def saved_step(path: Path) -> int:
-    """The step a state file holds (-1: none, or a save cut off). Reads the whole file: a few
-    MB of adapter and optimiser state, at most twice per run."""
+    """The step a state file holds (-1: none, or a save cut off). Reads the whole file, a few
+    MB of adapter and optimiser state: both files at each save."""
     state = load_state(path)
     return state["step"] if state else -1
 
@@ -414,14 +417,17 @@ def resume(folder: Path, model, value_head, optimizer, steps: int, key: str | No
     run. The folder is named after the config only, so another run (another length, seed or set
     of questions, another start adapter: another `key`) may have left one there: it is never
     resumed."""
-    states = [state for state in map(load_state, (folder / name for name in STATE_FILES)) if state]
-    if not states:
+    mine = []
+    for path in (folder / name for name in STATE_FILES):
+        state = load_state(path)
+        if state and (state.get("steps"), state.get("key")) == (steps, key):
+            mine.append(state)
+        elif state:  # removed, so that this run's saves never overwrite its own newer file instead
+            print(f"{path}: a checkpoint of another run (another length, seed, data or start): removed")
+            path.unlink()
+    if not mine:
         return 0, {}
-    state = max(states, key=lambda state: state["step"])
-    if state.get("steps") != steps or state.get("key") != key:
-        print(f"a checkpoint of another run in {folder} (a {state.get('steps')}-step run, or another seed, data or "
-              f"start): this {steps}-step run starts afresh")
-        return 0, {}
+    state = max(mine, key=lambda state: state["step"])
     model.load_state_dict(state["trainable"], strict=False)
     value_head.load_state_dict(state["value_head"])
     optimizer.load_state_dict(state["optimizer"])

@@ -214,6 +214,7 @@ def load_profile(name: str = AUTO, **overrides) -> Profile:
 
 
 DATA_PATHS = {"direct_dir": "folder", "appropriateness_csv": "file", "mietic_sample": "file", "mietic_corpus": "file"}
+"""The profile fields that name a learner's own data, and what each must be."""
 CREDENTIALED = {"direct_dir": "DiReCT", "mietic_sample": "MIETIC", "mietic_corpus": "MIETIC"}
 """The data fields whose copies come under PhysioNet's credentialed data use agreement: no
 sharing of the data, nor of anything that reproduces it."""
@@ -226,7 +227,6 @@ def credentialed_data(profile: Profile) -> list[str]:
     ([], ['MIETIC'])
     """
     return sorted({name for key, name in CREDENTIALED.items() if getattr(profile, key)})
-"""The profile fields that name a learner's own data, and what each must be."""
 
 
 def _check_data_path(key: str, value) -> None:

@@ -114,6 +114,21 @@ def ppo_steps(profile: Profile, questions: int) -> int:
 
 # ---- GRPO ------------------------------------------------------------------------------------
 
+PROBE_PROMPTS = {"tiny": 0, "t4": 16, "full": 64}
+"""RL prompts 06 and 07 sample the warm start on before training (0: the whole pool). On a T4,
+16 prompts x 4 replies of up to 1,024 tokens take about 5 minutes, and the notebook does it in
+every session: the whole pool (450 pairs, 300 cases) would take 3-4 hours (`medlab.session`)."""
+
+
+def probe_prompts(pool: list, profile: Profile) -> list:
+    """The RL prompts the warm start is sampled on before training: the pool, or its first
+    `PROBE_PROMPTS` (the pool is balanced, in label order: they are taken across it)."""
+    count = PROBE_PROMPTS.get(profile.name, 16)
+    if not count or count >= len(pool):
+        return pool
+    return pool[:: max(1, len(pool) // count)][:count]
+
+
 IMAGING_PER_LABEL = {"tiny": 6, "t4": 150, "full": 0}  # RL pairs of each category; 0: all of them
 TRIAGE_PER_LEVEL = {"tiny": 4, "t4": 60, "full": 0}  # RL cases of each ESI level; 0: all of them
 
@@ -157,13 +172,14 @@ def triage_pool(cases: list, profile: Profile) -> tuple[list, dict[str, int]]:
 # samples 4 x 1 x 4 = 16 replies of up to 768 tokens per step); 100 steps took one session each
 _GRPO_IMAGING_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=50,
                               max_completion_length=768, temperature=1.0)
+_GRPO_IMAGING_FULL = replace(_GRPO_IMAGING_T4, steps=100)  # no session to fit on a large GPU
 GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four reward designs
     # 3e-4: the warm start reads the evidence already, and at 1e-3 eight steps cost the evidence
     # variants held-out macro-F1 (1.00 -> 0.42-0.85, measured): from a strong start, RL's risk is damage
     "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=4, max_completion_length=96,
                        temperature=1.0, min_p=0.1),
     "t4": _GRPO_IMAGING_T4,
-    "full": _GRPO_IMAGING_T4,
+    "full": _GRPO_IMAGING_FULL,
 }
 
 # lr 1e-5, 06's for the same model and adapter: the card's 2e-7 refined an adapter GRPO had
@@ -173,13 +189,14 @@ GRPO_IMAGING = {  # notebooks/06_grpo_appropriateness.ipynb: one recipe, four re
 # Fewer would move the warm start less than a tenth of what its SFT did (test_recipes)
 _GRPO_TRIAGE_T4 = GrpoRecipe(learning_rate=1e-5, num_generations=4, prompts_per_step=1, grad_accum=4, steps=75,
                              max_completion_length=1024, temperature=1.0)
+_GRPO_TRIAGE_FULL = replace(_GRPO_TRIAGE_T4, steps=300)  # the card's 300: no session to fit
 GRPO_TRIAGE = {  # notebooks/07_grpo_triage.ipynb: ESI levels, with and without the rule bonuses
     # 3e-4: from a warm start that already discriminates, 1e-3 cost the greedy answer format
     # (a quarter of held-out replies unparsed after 16 steps, measured)
     "tiny": GrpoRecipe(learning_rate=3e-4, num_generations=4, prompts_per_step=8, steps=8, max_completion_length=128,
                        temperature=1.0, min_p=0.1),
     "t4": _GRPO_TRIAGE_T4,
-    "full": _GRPO_TRIAGE_T4,
+    "full": _GRPO_TRIAGE_FULL,
 }
 
 

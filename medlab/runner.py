@@ -225,7 +225,8 @@ def run_course(profile: str, seed: int, only: list[str] | None = None, folder: P
     try:
         return run_in_order(notebooks, profile, seed, summary)
     except Interrupted as signal_name:
-        summary.update(status="interrupted", interrupted=notebooks[len(summary["notebooks"])].stem)
+        done = len(summary["notebooks"])
+        summary.update(status="interrupted", interrupted=notebooks[min(done, len(notebooks) - 1)].stem)
         _write_summary(profile, summary)
         print(f"INTERRUPTED ({signal_name}) during {summary['interrupted']}: {len(summary['notebooks'])} of "
               f"{len(notebooks)} notebooks finished; the summary says so")

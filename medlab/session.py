@@ -173,7 +173,7 @@ class SessionPlan:
     notebook: str
     parts: dict[str, Part]
     done: set[str]
-    timed: bool  # False: no estimate for these models, every part runs
+    timed: bool  # False: no estimate for these models, or not on Colab: every part runs
     hours: float = SESSION_HOURS
     started: float = field(default_factory=lambda: psutil.Process().create_time())
     ran: list[str] = field(default_factory=list)
@@ -214,24 +214,32 @@ def plan_session(notebook: str, parts: list[Part], profile: Profile, done=(), ho
     saved complete. Prints the estimate and the sessions it projects. Where the profile's
     models are not the t4 ones (tiny, a stand-in, a larger GPU) there is no estimate, and every
     part runs now."""
-    timed = profile.name == "t4" and all(part.known() for part in parts)
-    plan = SessionPlan(notebook, {part.name: part for part in parts}, set(done), timed, hours)
-    if show:
-        print(estimate_table(plan) if timed else
-              f"{notebook}: no T4 estimate for the {profile.name} profile's models; every part runs now")
+    estimated = profile.name == "t4" and all(part.known() for part in parts)
+    plan = SessionPlan(notebook, {part.name: part for part in parts}, set(done), estimated and on_colab(), hours)
+    if show and estimated:
+        print(estimate_table(plan) + ("" if plan.timed else "\n  not on Colab: no session limit, every part runs now"))
+    elif show:
+        print(f"{notebook}: no T4 estimate for the {profile.name} profile's models; every part runs now")
     return plan
+
+
+def on_colab() -> bool:
+    """Whether this kernel runs on Colab, where a session ends on its own; a T4 elsewhere has no limit."""
+    import sys
+
+    return "google.colab" in sys.modules
 
 
 def projected_sessions(plan: SessionPlan) -> dict[str, int]:
     """The session each part is projected to run in (1: this one), from the estimates alone."""
-    sessions, session, used = {}, 1, (time.time() - plan.started) / 3600
+    sessions, session, used, placed = {}, 1, (time.time() - plan.started) / 3600, False
     for name, part in plan.parts.items():
         if name in plan.done:
             continue
-        if used and used + part.hours() > plan.hours:
+        if placed and used + part.hours() > plan.hours:  # as `runs_now`: a session's first part always runs
             session, used = session + 1, 0.0
         sessions[name] = session
-        used += part.hours()
+        used, placed = used + part.hours(), True
     return sessions
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_utils import get_last_checkpoint
 
 from medlab.adapters import AdapterInfo, find_adapters, save_adapter
 from medlab.env import precision_for, training_peak_mb
@@ -309,9 +308,9 @@ class KeepCheckpoint(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if time.time() - self._last < self.seconds or not state.is_world_process_zero:
             return
-        newest = get_last_checkpoint(args.output_dir)
-        if newest:
-            keep_in_slot(Path(newest), self.kept, state.global_step)
+        saved = Path(args.output_dir) / f"checkpoint-{state.global_step}"  # the one just written
+        if whole_checkpoint(saved):
+            keep_in_slot(saved, self.kept, state.global_step)
             self._last = time.time()
 
 
@@ -390,10 +389,12 @@ def resume_point(checkpoints: Path) -> str | None:
             last = str(folder)
             break
         print(f"{folder} was written only in part (the run stopped while saving it, or the disk was full): "
-              "passed over")
+              "removed")
+        shutil.rmtree(folder, ignore_errors=True)  # else the trainer's own rotation would take it for the newest
     kept = kept_dir(checkpoints)
     if not last and kept != checkpoints:
-        step, slot = max((slot_step(kept / name), kept / name) for name in SLOTS)
+        whole = [(slot_step(kept / name), kept / name) for name in SLOTS if whole_checkpoint(kept / name)]
+        step, slot = max(whole, default=(-1, None))
         last = str(slot) if step > 0 else None
     if last:
         print(f"resuming from {last}")
@@ -421,14 +422,17 @@ def train_resumable(trainer, key: str | None = None):
 
 
 def trainer_key(trainer) -> str:
-    """The `run_key` of a trainer built by hand (notebook 03): its settings, the fingerprint of
-    its dataset (the rows, as tokenized), its adapter's configuration and its base model. Not
+    """The `run_key` of a trainer built by hand (notebook 03): its settings, its dataset's rows
+    (as tokenized), its adapter's configuration and its base model. Not
     the weights: run again in the same kernel after an interrupt, the model in memory has
     trained on, and it is the checkpoint's weights that the run resumes with."""
     model = trainer.model
     adapters = {name: config.to_dict() for name, config in getattr(model, "peft_config", {}).items()}
     base = str(getattr(getattr(model, "config", None), "_name_or_path", ""))
-    return run_key(trainer.args.to_dict(), [adapters], [getattr(trainer.train_dataset, "_fingerprint", ""), base])
+    # the rows as the trainer holds them (tokenized), not the dataset's fingerprint, which the
+    # datasets library draws at random where it cannot hash a transform
+    rows = trainer.train_dataset.to_list() if trainer.train_dataset is not None else []
+    return run_key(trainer.args.to_dict(), [adapters, *rows], [base])
 
 
 # ---- a run saved complete is not trained again ---------------------------------------------------
@@ -471,12 +475,22 @@ def finished_run(profile: Profile, name: str, key: str) -> tuple[dict, float] | 
     A notebook run again after a disconnect then carries on where it stopped: what was trained
     is kept, not trained again (delete the adapter's folder to train it afresh)."""
     saved = next((info for info in find_adapters(profile) if info.name == name), None)
-    path = log_path(profile, name)
-    if saved is None or saved.run_key != key or not path.exists():
+    if saved is None or saved.run_key != key or not (Path(saved.path) / TRAIN_LOG).exists():
         return None
     print(f"{name}: trained already by this run (same settings, data and start), in {saved.path}; kept. "
           "Delete that folder to train it again.")
-    return json.loads(path.read_text()), saved.train_seconds
+    return json.loads((Path(saved.path) / TRAIN_LOG).read_text()), saved.train_seconds
+
+
+TRAIN_LOG = "train_log.json"
+"""The training log, kept in the adapter's folder too: `logs/<name>.json` is rewritten by the
+next run of that name, and a kept run must report its own curve."""
+
+
+def keep_with_adapter(folder: Path | None, log: dict) -> None:
+    """The log of the run that trained the adapter in `folder` (None: another process saved it)."""
+    if folder is not None:
+        write_json(folder / TRAIN_LOG, log, indent=None)
 
 
 def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile, recipe: LoraRecipe,
@@ -507,11 +521,13 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     )
     started = time.time()
     train_resumable(trainer, key)
-    save_trained_adapter(trainer, profile, replace(info, run_key=key, train_seconds=round(time.time() - started, 1)))
+    folder = save_trained_adapter(trainer, profile, replace(info, run_key=key,
+                                                            train_seconds=round(time.time() - started, 1)))
+    keep_with_adapter(folder, monitor.log)
     return trainer.model, monitor.log
 
 
-def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> None:
+def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> Path | None:
     """`save_adapter` for a trainer's model, however many processes trained it.
 
     Every process must call it: under DeepSpeed ZeRO-3 or FSDP gathering the sharded weights
@@ -527,6 +543,8 @@ def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> None:
     accelerator = trainer.accelerator
     sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
     state_dict = accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    folder = None
     if accelerator.is_main_process:
-        save_adapter(accelerator.unwrap_model(trainer.model), profile, info, state_dict=state_dict)
+        folder = save_adapter(accelerator.unwrap_model(trainer.model), profile, info, state_dict=state_dict)
     accelerator.wait_for_everyone()
+    return folder

@@ -13,7 +13,7 @@ import sys
 from transformers import TrainerCallback
 
 from medlab.profiles import Profile, ProfileError, parse_overrides
-from medlab.runlog import runs_dir, start_notebook, write_json
+from medlab.runlog import HomeNotWritable, runs_dir, start_notebook, write_json
 
 
 def command_line(description: str) -> argparse.ArgumentParser:
@@ -43,7 +43,7 @@ def start(name: str, args: argparse.Namespace, parser: argparse.ArgumentParser) 
     on a machine without a GPU, stops with the reason in one line."""
     try:
         return start_notebook(name, args.profile, seed=args.seed, **parse_overrides(args.set)).profile
-    except (ProfileError, RuntimeError) as error:
+    except (ProfileError, RuntimeError, HomeNotWritable) as error:
         parser.error(str(error))
 
 

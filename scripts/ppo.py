@@ -18,7 +18,7 @@ import sys
 from common import command_line, in_one_line, start
 
 from medlab import prompts, recipes
-from medlab.adapters import AdapterInfo, save_adapter, saved_adapter
+from medlab.adapters import AdapterInfo, adapter_digest, save_adapter, saved_adapter
 from medlab.data import sources
 from medlab.evaluation import base_model
 from medlab.models import load_model_and_tokenizer
@@ -51,10 +51,12 @@ def main() -> None:
     columns = {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}
 
     base, tokenizer = load_model_and_tokenizer(base_model("medqa", profile), profile)
-    model = load_policy_and_reference(prepare_base(base, profile), saved_adapter(profile, "sft_mcq").path)
+    sft = saved_adapter(profile, "sft_mcq")
+    model = load_policy_and_reference(prepare_base(base, profile), sft.path)
     value_head = ValueHead(model.config.hidden_size).to(model.device)
     log = train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
-                    log_path(profile, "ppo_mcq"), checkpoint_dir(profile, "ppo_mcq", config), seed=args.seed)
+                    log_path(profile, "ppo_mcq"), checkpoint_dir(profile, "ppo_mcq", config), seed=args.seed,
+                    start=adapter_digest(sft))
     info = AdapterInfo(name="ppo_mcq", base_model=base_model("medqa", profile), tasks=("medqa", "medmcqa"),
                        notebook="05_ppo_mcq", method="ppo", smoke_steps=args.max_steps, steps=len(log["step"]))
     print("adapter saved to", save_adapter(model, profile, info, adapter_name="policy"))

@@ -59,6 +59,7 @@ class Clock:
 def plan_of(monkeypatch, parts, done=()):
     clock = Clock()
     monkeypatch.setattr(session.time, "time", clock)
+    monkeypatch.setattr(session, "on_colab", lambda: True)
     plan = plan_session("06_grpo_appropriateness", parts, T4, done=done, show=False)
     plan.started = clock.now
     return plan, clock
@@ -96,6 +97,13 @@ def test_a_part_longer_than_a_session_still_runs_first(monkeypatch):
     assert plan.runs_now("long")
     clock.now += 3 * 3600
     assert not plan.runs_now("short")
+
+
+def test_off_colab_a_t4_run_has_no_session_limit(monkeypatch):
+    """`make course PROFILE=t4` on a workstation's T4: the estimate is printed, nothing deferred."""
+    monkeypatch.setattr(session, "on_colab", lambda: False)
+    plan = plan_session("06", [runs(2.5, "a"), runs(2.5, "b")], T4, show=False)
+    assert plan.runs_now("a") and plan.runs_now("b") and not plan.later
 
 
 def test_no_estimate_where_the_models_are_not_the_t4_ones(monkeypatch):

@@ -145,6 +145,7 @@ def test_checkpoints_kept_on_a_synced_drive_are_rewritten_in_place_and_a_cut_off
         folder.mkdir(parents=True)
         (folder / "adapter_model.safetensors").write_bytes(bytes([step]) * 1000)
         (folder / "optimizer.pt").write_bytes(bytes([step]) * 2000)
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))  # the trainer writes it last
         return folder
 
     slots = [keep_in_slot(checkpoint(step), kept, step) for step in (25, 50)]
