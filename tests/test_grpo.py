@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from interrupts import StepsSeen, StopAt
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, TrainerCallback
 from trl import GRPOConfig
@@ -102,25 +103,6 @@ class SavesSeen(TrainerCallback):
         self.steps.append(state.global_step)
 
 
-class StopAt(TrainerCallback):
-    """A disconnect once training reaches `step`."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt("simulated disconnect")
-
-
-class FirstStep(TrainerCallback):
-    def __init__(self):
-        self.first = None
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.first = self.first or state.global_step
-
-
 def test_a_notebook_run_again_skips_finished_runs_and_resumes_the_cut_off_one(small_model, scratch_course, tmp_path,
                                                                            monkeypatch, capsys):
     """06 and 07 train one adapter per variant. On Colab the runs folder is on Drive and the
@@ -163,7 +145,7 @@ def test_a_notebook_run_again_skips_finished_runs_and_resumes_the_cut_off_one(sm
     assert "grpo_a: trained already" in capsys.readouterr().out
     assert weights.stat().st_mtime_ns == trained_at and again_log == finished_log
     assert again_seconds == pytest.approx(finished_seconds, abs=0.1)
-    first = FirstStep()
+    first = StepsSeen()
     log, _ = variant("grpo_b", first)
     assert first.first == 3 and log["step"] == [1.0, 2.0, 3.0, 4.0]  # resumed after step 2, one curve
     assert not kept.exists() and not (local_disk / kept.relative_to(scratch_course)).exists()

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from interrupts import StepsSeen, StopAt
+from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from medlab import prompts
 from medlab.adapters import META, AdapterInfo, find_adapters
@@ -45,25 +46,6 @@ def test_lora_weights_are_float32_on_a_half_precision_base(small_model):
     frozen = [p for p in peft_model.parameters() if not p.requires_grad]
     assert all(p.dtype == torch.bfloat16 for p in frozen)  # the base stays as loaded
     assert upcast_trainable(peft_model) == 0  # nothing left to cast
-
-
-class StopAt(TrainerCallback):
-    """Simulates a crash (a dead kernel) once training reaches `step`."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt("simulated crash")
-
-
-class StepsSeen(TrainerCallback):
-    def __init__(self):
-        self.first = None
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.first = self.first or state.global_step
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(course, small_model):
