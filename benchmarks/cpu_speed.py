@@ -20,9 +20,8 @@ from dataclasses import replace
 
 
 def one_run(steps: int) -> float:
-    from medlab.adapters import AdapterInfo
+    from medlab.course import adapter_info
     from medlab.data import sources
-    from medlab.evaluation import base_model
     from medlab.grpo import warm_start_conversations, warm_start_rows
     from medlab.models import load_model_and_tokenizer
     from medlab.profiles import load_profile
@@ -33,8 +32,8 @@ def one_run(steps: int) -> float:
     cases = sources.splits("triage", profile, 0).train
     rows = warm_start_conversations("triage", warm_start_rows("triage", cases, profile))
     recipe = replace(sft_recipe("triage", profile), max_steps=steps)
-    model, tokenizer = load_model_and_tokenizer(base_model("triage", profile), profile)
-    info = AdapterInfo("cpu_speed", base_model("triage", profile), ("triage",), "benchmark", "sft")
+    info = adapter_info("sft_triage", profile, saved_as="cpu_speed")  # 04's triage warm start, saved aside
+    model, tokenizer = load_model_and_tokenizer(info.base_model, profile)
     started = time.time()
     run_sft(model, tokenizer, rows, profile, recipe, info, save_steps=10 * steps)
     return time.time() - started

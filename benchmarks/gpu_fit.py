@@ -35,10 +35,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+
+from medlab.course import CourseRun, adapter_info, course_run
 
 # Published configs of the course's t4 models (their config.json on the hub).
 ARCHITECTURES = {
@@ -56,23 +58,12 @@ DRY_SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num
                  num_key_value_heads=2)
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str  # the adapter the notebook trains
-    notebook: str
-    kind: str  # "sft", "ppo" or "grpo"
-    model: str  # "large" (8B) or "small" (3B)
-    task: str  # whose data fills the rows
-
-
-CASES = [
-    Case("sft_mcq", "03", "sft", "large", "medqa"),
-    Case("sft_reasoning", "04", "sft", "small", "reasoning"),
-    Case("sft_triage", "04", "sft", "small", "triage"),  # rank 32 on every linear layer; imaging's is the same
-    Case("ppo_mcq", "05", "ppo", "large", "medqa"),
-    Case("grpo_imaging_llm_eval", "06", "grpo", "small", "imaging"),  # the variant with a judge model
-    Case("grpo_triage_bonus", "07", "grpo", "small", "triage"),
-]
+CASES = tuple(course_run(name) for name in (  # the course's runs (medlab.course) whose memory peaks differ
+    "sft_mcq", "sft_reasoning",
+    "sft_triage",  # rank 32 on every linear layer; imaging's is the same
+    "ppo_mcq",
+    "grpo_imaging_llm_eval",  # the variant with a judge model
+    "grpo_triage_bonus"))
 
 
 # ---- the models: published shapes, random weights ----------------------------------------------
@@ -127,75 +118,70 @@ def filled_conversations(task: str, profile, tokenizer, count: int, length: int)
     return conversations
 
 
-def prompt_rows(task: str, profile) -> tuple[list[list[dict]], dict[str, list]]:
-    """The RL prompts of `task` and the columns its reward reads, as 05-07 build them."""
+def rl_items(task: str, profile) -> list:
+    """The first 64 training rows of `task`: RL prompts enough for a few steps."""
     from medlab.data import sources
-    from medlab.evaluation import TASKS
 
-    items = sources.splits(task, profile, seed=0).train[:64]
-    fields = {"medqa": ("answer", "options"), "imaging": ("appropriateness", "rationale"),
-              "triage": ("level", "narrative")}[task]
-    columns = {name: [getattr(item, name) for item in items] for name in fields}
-    return [TASKS[task].messages(item) for item in items], columns
+    return sources.splits(task, profile, seed=0).train[:64]
 
 
 # ---- one recipe, a few real steps --------------------------------------------------------------
 
-def run_case(case: Case, profile, steps: int, dry_run: bool) -> dict:
-    """Train `case` for `steps` optimiser steps; returns seconds per step and rollout tokens/s."""
+def run_case(run: CourseRun, profile, steps: int, dry_run: bool) -> dict:
+    """Train `run` for `steps` optimiser steps; returns seconds per step and rollout tokens/s."""
     from medlab import recipes
 
-    model_id = profile.large_model if case.model == "large" else profile.small_model
-    if case.kind == "sft":
-        recipe = replace(recipes.sft_recipe(case.task, profile), max_steps=steps)
+    if run.method == "sft":
+        recipe = replace(recipes.sft_recipe(run.task, profile), max_steps=steps)
         if dry_run:  # the dry run's short rows (its profile's max_seq_len), not the recipe's longer ones
             recipe = replace(recipe, max_seq_len=0)
-        return run_sft_case(case, model_id, recipe, profile)
-    if case.kind == "ppo":
+        return run_sft_case(run, recipe, profile)
+    if run.method == "ppo":
         config = recipes.ppo_recipe(profile)
         if dry_run:
             config = replace(config, max_new_tokens=16)
-        return run_ppo_case(case, model_id, config, profile, steps)
-    recipe = replace(recipes.grpo_recipe(case.task, profile), steps=steps,
+        return run_ppo_case(run, config, profile, steps)
+    recipe = replace(recipes.grpo_recipe(run.task, profile), steps=steps,
                      **({"max_completion_length": 16} if dry_run else {}))
-    return run_grpo_case(case, model_id, recipe, profile)
+    return run_grpo_case(run, recipe, profile)
 
 
-def run_sft_case(case: Case, model_id: str, recipe, profile) -> dict:
-    from medlab.adapters import AdapterInfo
+def run_sft_case(run: CourseRun, recipe, profile) -> dict:
     from medlab.models import load_model_and_tokenizer
     from medlab.training import run_sft, seq_len
 
-    model, tokenizer = load_model_and_tokenizer(model_id, profile)
-    rows = filled_conversations(case.task, profile, tokenizer, recipe.max_steps * recipe.batch_size * recipe.grad_accum,
+    info = adapter_info(run.name, profile)
+    model, tokenizer = load_model_and_tokenizer(info.base_model, profile)
+    rows = filled_conversations(run.task, profile, tokenizer, recipe.max_steps * recipe.batch_size * recipe.grad_accum,
                                 seq_len(recipe, profile))
-    info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="sft")
     started = time.time()
     run_sft(model, tokenizer, rows, profile, recipe, info, max_cut_share=1.0)  # filled past max_seq_len on purpose
     return {"seconds_per_step": (time.time() - started) / recipe.max_steps, "weights": weight_format(model)}
 
 
-def run_ppo_case(case: Case, model_id: str, config, profile, steps: int) -> dict:
+def run_ppo_case(run: CourseRun, config, profile, steps: int) -> dict:
     """PPO as 05 runs it: the SFT adapter twice on one base (policy and frozen reference) and a
     value head. The SFT adapter is a fresh one of 03's recipe: its weights do not change the memory."""
     from peft import get_peft_model
 
-    from medlab import recipes
+    from medlab import prompts, recipes
     from medlab.models import load_model_and_tokenizer
     from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
-    from medlab.rewards import mcq_reward
+    from medlab.rewards import reward_functions
     from medlab.runlog import runs_dir
     from medlab.training import prepare_base
 
     folder = runs_dir(profile.name) / "gpu_fit"
-    base, tokenizer = load_model_and_tokenizer(model_id, profile)
+    base, tokenizer = load_model_and_tokenizer(adapter_info(run.name, profile).base_model, profile)
     sft = get_peft_model(base, recipes.SFT_MCQ[profile.name].lora_config())
     sft.save_pretrained(folder / "sft_adapter")
     model = load_policy_and_reference(prepare_base(sft.unload(), profile), str(folder / "sft_adapter"))
     value_head = ValueHead(model.config.hidden_size).to(model.device)
-    conversations, columns = prompt_rows(case.task, profile)
+    questions = rl_items(run.task, profile)
+    conversations = [prompts.mcq_messages(q) for q in questions]
+    columns = {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}  # as 05's
     started = time.time()
-    train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
+    train_ppo(model, value_head, tokenizer, conversations, columns, *reward_functions(run.rewards), config, steps,
               folder / "ppo_log.json", folder / "ppo_checkpoints")
     seconds = (time.time() - started) / steps
     return {"seconds_per_step": seconds, "weights": weight_format(model),
@@ -203,32 +189,23 @@ def run_ppo_case(case: Case, model_id: str, config, profile, steps: int) -> dict
                                                   config.max_new_tokens, config.temperature, config.min_p)}
 
 
-def run_grpo_case(case: Case, model_id: str, recipe, profile) -> dict:
+def run_grpo_case(run: CourseRun, recipe, profile) -> dict:
     from medlab import recipes
-    from medlab.adapters import AdapterInfo
-    from medlab.grpo import grpo_config, run_grpo
+    from medlab.grpo import grpo_config, reward_rows, run_grpo
     from medlab.models import load_judge, load_model_and_tokenizer
-    from medlab.rewards import (
-        appropriateness_answer_reward,
-        format_reward,
-        make_judge_reward,
-        triage_reward,
-    )
+    from medlab.rewards import JUDGE, make_judge_reward, reward_functions
     from medlab.runlog import runs_dir
     from medlab.training import add_lora
 
-    if case.task == "imaging":  # 06's LLM-eval variant: the judge sits on the GPU beside the policy
-        judge, judge_tokenizer = load_judge(profile)
-        rewards = [format_reward, appropriateness_answer_reward, make_judge_reward(judge, judge_tokenizer)]
-    else:
-        rewards = [triage_reward]
-    model, tokenizer = load_model_and_tokenizer(model_id, profile)
-    model = add_lora(model, recipes.SFT_SMALL[profile.name][case.task], profile)  # the warm start's shape
-    conversations, columns = prompt_rows(case.task, profile)
-    rows = [{"prompt": c, **{name: values[i] for name, values in columns.items()}}
-            for i, c in enumerate(conversations)]
-    info = AdapterInfo(name=case.name, base_model=model_id, tasks=(case.task,), notebook=case.notebook, method="grpo")
-    args = grpo_config(recipe, profile, runs_dir(profile.name) / "gpu_fit" / case.name, seed=0)
+    judge = make_judge_reward(*load_judge(profile)) if JUDGE in run.rewards else None  # on the GPU beside the policy
+    rewards = reward_functions(run.rewards, judge)
+    info = adapter_info(run.name, profile)
+    model, tokenizer = load_model_and_tokenizer(info.base_model, profile)
+    model = add_lora(model, recipes.SFT_SMALL[profile.name][run.task], profile)  # the warm start's shape
+    rows = reward_rows(run, rl_items(run.task, profile))
+    conversations = [row["prompt"] for row in rows]
+    args = grpo_config(recipe, profile, runs_dir(profile.name) / "gpu_fit" / run.name, seed=0,
+                       reward_weights=list(run.weights) if run.weights else None)
     log, seconds = run_grpo(model, tokenizer, rows, rewards, args, profile, info)
     return {"seconds_per_step": seconds / recipe.steps, "weights": weight_format(model),
             "rollout_tokens_per_s": rollout_speed(model, tokenizer, conversations[:recipe.num_generations],
@@ -266,14 +243,14 @@ def cap_gpu_memory(cap_gib: float) -> None:
     torch.cuda.set_per_process_memory_fraction(min(1.0, cap_gib * 2**30 / total))
 
 
-def measured(case: Case, profile, steps: int, dry_run: bool) -> dict:
-    """One case's row of the table; an out-of-memory error is a result ("does not fit"), not a crash."""
+def measured(run: CourseRun, profile, steps: int, dry_run: bool) -> dict:
+    """One run's row of the table; an out-of-memory error is a result ("does not fit"), not a crash."""
     free_memory()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    row = {"recipe": case.name, "notebook": case.notebook}
+    row = {"recipe": run.name, "notebook": run.notebook[:2]}
     try:
-        row.update(run_case(case, profile, steps, dry_run))
+        row.update(run_case(run, profile, steps, dry_run))
         row["fits"] = "yes"
     except torch.OutOfMemoryError as error:
         row["fits"] = f"no: {str(error).splitlines()[0][:80]}"
@@ -333,8 +310,8 @@ def main() -> None:
     device = ("dry run, tiny shapes on the CPU: not a measurement" if args.dry_run else
               f"{torch.cuda.get_device_name(0)}, capped at {args.cap_gib:g} GiB")
     try:
-        rows = [measured(case, profile, args.steps, args.dry_run) for case in CASES
-                if not args.only or case.name in args.only]
+        rows = [measured(run, profile, args.steps, args.dry_run) for run in CASES
+                if not args.only or run.name in args.only]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)  # random checkpoints: about 25 GB on a GPU run
     print_table(rows, device)

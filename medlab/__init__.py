@@ -1,6 +1,21 @@
 """medlab: helpers for a course on fine-tuning language models for clinical reasoning.
 
 Research and teaching code. Not for clinical use.
+
+Each task has one name, from its data to its adapters (`medlab.course.RUNS` declares the runs;
+`evaluation.TASKS` how each is asked, read and scored):
+
+    task       data (medlab.data.load)          prompt (medlab.prompts)  reader (medlab.parsers)
+    medqa      MedQA; MedMCQA to test (mcq)     mcq_messages             parse_mcq
+    reasoning  DiReCT notes (direct)            reasoning_messages       parse_diagnosis
+    imaging    appropriateness table            imaging_messages         parse_appropriateness
+    triage     MIETIC cases, ESI levels         triage_messages          parse_esi
+
+    task       rewards (medlab.rewards.REWARDS)     adapters (medlab.course.RUNS)
+    medqa      mcq                                  sft_mcq, ppo_mcq, grpo_mcq
+    reasoning  (SFT only)                           sft_reasoning
+    imaging    format, answer, judge, embedding     sft_imaging, grpo_imaging_{baseline,citations,llm_eval,embedding}
+    triage     triage, triage_no_bonus              sft_triage, grpo_triage_{no_bonus,bonus}
 """
 
 import logging

@@ -16,25 +16,13 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from medlab.course import RUNS
 from medlab.profiles import Profile, credentialed_data
 from medlab.runlog import runs_dir, write_json
 
 META = "medlab_adapter.json"
 
-COURSE_ADAPTERS = {
-    "sft_mcq": "03_sft_mcq",
-    "sft_reasoning": "04_sft_reasoning",
-    "sft_triage": "04_sft_reasoning",
-    "sft_imaging": "04_sft_reasoning",
-    "ppo_mcq": "05_ppo_mcq",
-    "grpo_mcq": "05_ppo_mcq",
-    "grpo_imaging_baseline": "06_grpo_appropriateness",
-    "grpo_imaging_citations": "06_grpo_appropriateness",
-    "grpo_imaging_llm_eval": "06_grpo_appropriateness",
-    "grpo_imaging_embedding": "06_grpo_appropriateness",
-    "grpo_triage_no_bonus": "07_grpo_triage",
-    "grpo_triage_bonus": "07_grpo_triage",
-}
+COURSE_ADAPTERS = {run.name: run.notebook for run in RUNS}
 """Every adapter the course's training notebooks save, and the notebook that trains it."""
 
 

@@ -1,8 +1,10 @@
-"""Colab: keep the run folder on Google Drive, and check the hub login, once per notebook.
+"""Colab: the notebooks' setup cell, the run folder on Google Drive, and the hub login.
 
 Each Colab notebook runs on a fresh machine, so without Drive the adapter that 03 trained is
-gone when 08 starts, and a disconnect loses the checkpoints. The setup cell of every notebook
-calls `setup_colab()` after installing the course; it does nothing on other machines.
+gone when 08 starts, and a disconnect loses the checkpoints. Every notebook's setup cell is
+`setup_cell(notebook)`, the same text in each (tests/test_notebooks.py compares them): on Colab
+it installs the course, then `start_notebook` calls `setup_colab()`; elsewhere it only starts
+the notebook.
 
 Introduced in notebooks/00_setup.ipynb.
 """
@@ -18,6 +20,36 @@ DRIVE = Path("/content/drive")
 HOME_ON_DRIVE = DRIVE / "MyDrive" / "medlab"
 LOCAL_DISK = Path("/content/medlab-work")  # the VM's own disk: gone after a disconnect, no trash
 GATED_LICENCES = "https://huggingface.co/meta-llama/Llama-3.2-3B-Instruct and https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct"
+
+
+SETUP_CELL = """\
+import sys
+
+if "google.colab" in sys.modules:  # Colab only: install the course beside Colab's torch and Jupyter
+    import subprocess
+
+    clone = "git clone -q --depth 1 --branch main https://github.com/medlab-course/medlab /content/medlab"
+    subprocess.run(f"[ -d /content/medlab ] || {clone}; pip install -q -e '/content/medlab[gpu]'", shell=True,
+                   check=True)
+    sys.path.insert(0, "/content/medlab")
+
+from medlab.runlog import start_notebook
+
+run = start_notebook("NOTEBOOK", PROFILE, seed=SEED, exercise=EXERCISE, **DATA)
+profile = run.profile"""
+"""Every notebook's second cell, NOTEBOOK its name. Only what must run before the course is
+installed lives here; the rest is `start_notebook`'s."""
+
+
+def setup_cell(notebook: str) -> str:
+    """The setup cell of `notebook`, cloning the course from `repository.REPOSITORY` at `REF`.
+
+    >>> setup_cell("03_sft_mcq").splitlines()[-2]
+    'run = start_notebook("03_sft_mcq", PROFILE, seed=SEED, exercise=EXERCISE, **DATA)'
+    """
+    from medlab.repository import readdress
+
+    return readdress(SETUP_CELL.replace("NOTEBOOK", notebook))
 
 
 def setup_colab(keep_runs_on_drive: bool = True) -> None:

@@ -203,16 +203,10 @@ class EvalResult:
         return write_json(folder / f"{self.model}__{self.task}{mode}.json", self.to_dict(), indent=1)
 
 
-EVAL_BATCH = {"tiny": 48, "t4": 16, "full": 16}
-"""Prompts per generation batch in every evaluation, by profile (a GPU halves it on running out
-of memory). One number for all notebooks: padding changes greedy arithmetic slightly, so only
-replies generated in equal batches are the same replies (see `medlab.replies`). 16 on a T4:
-generation with an adapter is launch-bound there, so a step of 16 replies takes about as long
-as one of 8 (`medlab.session`), and their KV cache (up to ~4 GB for the 8B) fits beside the weights."""
-
-
 def eval_batch_size(profile: Profile) -> int:
-    return EVAL_BATCH.get(profile.name, 8)
+    """Prompts per generation batch in an evaluation: the profile's `eval_batch`, the same in
+    every notebook (equal batches give the same greedy replies, which `medlab.replies` reads back)."""
+    return profile.eval_batch
 
 
 def evaluate(model, tokenizer, task_name: str, items: list, profile: Profile, model_name: str,

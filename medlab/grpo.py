@@ -102,6 +102,20 @@ def warm_start_conversations(task: str, items: list) -> list[list[dict]]:
     return [prompts.triage_messages(item, with_answer=True) for item in items]
 
 
+def reward_rows(run, items: list) -> list[dict]:
+    """The rows GRPO run `run` (a `course.CourseRun` of 06 or 07) trains on: each item's prompt as
+    the run asks it, and the columns its rewards read (TRL passes every column to every reward)."""
+    from medlab import prompts
+
+    if run.task == "imaging":
+        return [{"prompt": prompts.imaging_messages(p, citations=run.evidence), "appropriateness": p.appropriateness,
+                 "rationale": p.rationale} for p in items]
+    if run.task == "triage":
+        return [{"prompt": prompts.triage_messages(c), "level": c.level, "narrative": c.narrative, "pain": c.pain_text}
+                for c in items]
+    raise ValueError(f"{run.name}: the rows of a {run.task} run are built in its notebook ({run.notebook})")
+
+
 def balanced_pool(items: list, label_of, per_label: int, kind_of=lambda item: None) -> list:
     """Up to `per_label` items of each label, in label order: an RL pool in which no answer is
     right for most prompts. Within a label, items are taken in turn from each kind (`kind_of`:

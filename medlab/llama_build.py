@@ -132,6 +132,14 @@ def record_flags(flags: tuple[str, ...]) -> None:
     installed_record().write_text(shlex.join(flags) + "\n")
 
 
+def ensure_installed() -> None:
+    """Build and install the course's llama.cpp unless this environment has it already, with these
+    flags: a no-op after `make setup`; on a fresh Colab machine, notebook 09's first use builds it
+    (about 4 minutes on 2 cores)."""
+    if installed_flags() != build_flags():
+        install()
+
+
 # ---- checks ------------------------------------------------------------------------------------
 
 def cpu_libraries() -> list[Path]:

@@ -46,6 +46,15 @@ class Profile:
     max_new_tokens: int  # ceiling on any reply; each task's budget is in evaluation.TOKEN_BUDGETS
     max_train_examples: int  # cap on training rows per notebook; 0 means all
     max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
+    # Prompts per generation batch in every evaluation (a GPU halves it on running out of memory).
+    # One number for all notebooks: padding changes greedy arithmetic slightly, so only replies
+    # generated in equal batches are the same replies (`medlab.replies`).
+    eval_batch: int
+    sample_batch: int  # rows sampled at once by the probes of 05-07 (several samples of each prompt)
+    # What a training notebook's last cell checks: "learning" (each run learned, beyond its intervals
+    # and the majority policy) where the model starts from nothing, or "no_regression" (no run
+    # lost what the base model had) where Llama may follow a format from the start.
+    checks: Literal["learning", "no_regression"]
     # Optimiser steps of every training run (PPO: rollouts) instead of its recipe's, for a smoke
     # test that runs every notebook of a profile in minutes without checking what they learn.
     # 0: the recipes' own.
@@ -110,6 +119,9 @@ PROFILES: dict[str, Profile] = {
         max_new_tokens=320,  # a full DiReCT reasoning chain in pocket tokens; other tasks stop sooner
         max_train_examples=400,
         max_eval_examples=48,
+        eval_batch=48,  # every held-out set at once: a CPU gains nothing from smaller batches
+        sample_batch=256,
+        checks="learning",  # the pocket model knows no format or answer before SFT
         smoke_steps=0,
         offline=True,
         data_source="course",
@@ -129,30 +141,26 @@ PROFILES: dict[str, Profile] = {
         max_new_tokens=1024,  # Llama's thinking replies to triage and notes run long
         max_train_examples=2000,
         max_eval_examples=200,
-        smoke_steps=0,
-        offline=False,
-        data_source="hub",
-    ),
-    # A 40-80 GB Ampere-or-newer GPU: bf16 weights, the published budgets.
-    "full": Profile(
-        name="full",
-        small_model="meta-llama/Llama-3.2-3B-Instruct",
-        large_model="meta-llama/Llama-3.1-8B-Instruct",
-        judge_model="Qwen/Qwen2.5-1.5B-Instruct",  # the card's Qwen1.5-1.8B judge, one generation on
-        device="cuda",
-        precision="auto",
-        load_in_4bit=False,
-        gradient_checkpointing=True,
-        optim="adamw_torch",
-        max_seq_len=2048,
-        max_new_tokens=1024,  # the ESI system's reported token budget
-        max_train_examples=0,
-        max_eval_examples=0,
+        # 16: generation with an adapter is launch-bound on a T4, so a step of 16 replies takes about
+        # as long as one of 8 (`medlab.session`), and their KV cache (up to ~4 GB for the 8B) fits
+        eval_batch=16,
+        sample_batch=16,
+        checks="no_regression",
         smoke_steps=0,
         offline=False,
         data_source="hub",
     ),
 }
+# A 40-80 GB Ampere-or-newer GPU: the T4's models and data, without what only a T4's memory needs.
+PROFILES["full"] = replace(
+    PROFILES["t4"],
+    name="full",
+    load_in_4bit=False,  # bf16 weights: 16 GB for the 8B
+    optim="adamw_torch",  # optimiser state fits
+    max_seq_len=2048,
+    max_train_examples=0,  # all of it: the published budgets
+    max_eval_examples=0,
+)
 
 def changed_fields(profile: Profile) -> dict:
     """The fields of `profile` that differ from the named profile it came from: its overrides.

@@ -102,6 +102,27 @@ def ppo_recipe(profile: Profile) -> PPOConfig:
     return replace(config, max_new_tokens=min(config.max_new_tokens, profile.max_new_tokens))
 
 
+GRPO_BESIDE_PPO = {"tiny": 8, "t4": 1, "full": 4}
+"""05's GRPO comparison: questions per step, 8 answers to each. On a T4, one question's 8 answers
+are as many replies as one PPO rollout of 8."""
+
+
+def grpo_beside_ppo(config: PPOConfig, ppo_rollouts: int, profile: Profile) -> GrpoRecipe:
+    """05's GRPO run beside PPO: PPO's learning rate (constant, as PPO's), sampling and reply
+    length, and as many sampled answers in all as PPO's rollouts.
+
+    >>> from medlab.profiles import load_profile
+    >>> recipe = grpo_beside_ppo(ppo_recipe(load_profile("tiny")), 24, load_profile("tiny"))
+    >>> recipe.steps * recipe.num_generations * recipe.prompts_per_step == 24 * 32
+    True
+    """
+    generations, prompts = 8, GRPO_BESIDE_PPO[profile.name]
+    same_answers = ppo_rollouts * config.batch_size // (generations * prompts)
+    return GrpoRecipe(learning_rate=config.learning_rate, num_generations=generations, prompts_per_step=prompts,
+                      steps=profile.steps(same_answers), max_completion_length=config.max_new_tokens,
+                      temperature=config.temperature, min_p=config.min_p, scheduler="constant")
+
+
 def ppo_steps(profile: Profile, questions: int) -> int:
     """How many rollouts the PPO run of 05 makes: MedLLM's two passes over its questions, the
     tiny run's fixed count, or a smoke test's steps."""

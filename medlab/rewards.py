@@ -389,3 +389,28 @@ def make_judge_reward(model, tokenizer, batch_size: int = 16):
             model, tokenizer, [rationale[i] for i in idx], thinks, batch_size))
 
     return judge_reward
+
+
+# ---- the rewards by the names course runs give them ------------------------------------------
+
+REWARDS = {"mcq": mcq_reward, "format": format_reward, "answer": appropriateness_answer_reward,
+           "embedding": embedding_reward, "triage": triage_reward, "triage_no_bonus": triage_reward_no_bonus}
+"""Each reward function by the name `medlab.course.RUNS` gives it. "judge" is not here: it is made
+from a loaded judge model by `make_judge_reward`."""
+JUDGE = "judge"
+
+
+def reward_functions(names, judge=None) -> list:
+    """The reward functions `names` (a course run's `rewards`) stand for, in order; `judge` is the
+    judge reward, needed only where "judge" is named.
+
+    >>> [f.__name__ for f in reward_functions(("format", "answer"))]
+    ['format_reward', 'appropriateness_answer_reward']
+    >>> reward_functions(("format", "judge"))
+    Traceback (most recent call last):
+    ...
+    ValueError: this run is rewarded by the judge: load it (models.load_judge), pass make_judge_reward(...)
+    """
+    if JUDGE in names and judge is None:
+        raise ValueError("this run is rewarded by the judge: load it (models.load_judge), pass make_judge_reward(...)")
+    return [judge if name == JUDGE else REWARDS[name] for name in names]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from medlab.env import check_device, peak_memory_mb, seed_everything
 from medlab.exercises import Exercise, choose_exercise
-from medlab.profiles import Profile, changed_fields, credentialed_data, load_profile
+from medlab.profiles import Profile, changed_fields, credentialed_data, load_profile, on_colab
 
 
 def course_root() -> Path:
@@ -119,6 +119,13 @@ class NotebookRun:
         exercise, so that an exercise never replaces an adapter later notebooks start from."""
         return f"{name}.{self.exercise.name}" if self.exercise else name
 
+    def adapter_info(self, name: str, **fields):
+        """The description of course adapter `name` (`course.adapter_info`: its row in the course's
+        table of runs), saved under this run's `adapter_name`."""
+        from medlab.course import adapter_info
+
+        return adapter_info(name, self.profile, saved_as=self.adapter_name(name), **fields)
+
     def exercised(self, kind: str, thing):
         """`thing` (a recipe, a config) as the running exercise changes it; unchanged otherwise."""
         return self.exercise.apply(kind, thing) if self.exercise else thing
@@ -140,9 +147,10 @@ class NotebookRun:
         return project_root() / "figures" / self.profile.name
 
     def record(self, **metrics) -> dict:
-        """Merge `metrics` into this notebook's metrics file (with peak memory) and return all."""
+        """Merge `metrics` into this notebook's metrics file (with peak memory) and return all,
+        every float rounded to 4 decimals (`rounded`): a notebook passes its numbers as they are."""
         data = self.metrics()
-        data["metrics"].update(metrics)
+        data["metrics"].update(rounded(metrics))
         data["metrics"].update(peak_memory_mb())
         data["seconds"] = round(time.time() - self.started, 1)
         write_json(self.metrics_path, data)
@@ -156,6 +164,21 @@ class NotebookRun:
                 "credentialed_data": credentialed_data(self.profile),  # under a data use agreement: not to share
                 "exercise": self.exercise and self.exercise.name, "metrics": {}}
 
+    def expect(self, condition: bool, message: str) -> None:
+        """Assert `condition` on a course run. A smoke test (a few steps, to see the notebook run)
+        or an exercise (one change, to compare) is not the run the checks were written for: there
+        the check is named "not checked" and the notebook goes on."""
+        if self.exercise or self.profile.smoke_steps:
+            why = f"exercise {self.exercise.name}" if self.exercise else f"smoke test, {self.profile.smoke_steps} steps"
+            print(f"not checked ({why}): {message}")
+            return
+        assert condition, message
+
+    def expect_no_problems(self, problems: list[str], what: str) -> None:
+        """`expect` for a check that lists its problems (`checks.discriminates`, `checks.beats`):
+        none is a pass; otherwise they are the message, after `what`."""
+        self.expect(not problems, f"{what}" + "".join(f"\n- {problem}" for problem in problems))
+
     def save_figure(self, fig, name: str) -> Path:
         """Save `fig` as `figures/<profile>/<label>_<name>.png` and return the path."""
         self.figures_dir.mkdir(parents=True, exist_ok=True)
@@ -164,14 +187,34 @@ class NotebookRun:
         return path
 
 
+def rounded(value, digits: int = 4):
+    """`value` with every float in it, however deeply nested, rounded to `digits` decimals.
+
+    >>> rounded({"kappa": [0.79843, 0.63541, 0.90812], "steps": 300, "note": "x", "by": {"a": 1 / 3}})
+    {'kappa': [0.7984, 0.6354, 0.9081], 'steps': 300, 'note': 'x', 'by': {'a': 0.3333}}
+    """
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [rounded(item, digits) for item in value]
+    return value
+
+
 def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, exercise: str | None = None,
                    **overrides) -> NotebookRun:
     """Build the typed profile, seed everything once, and open a fresh metrics file. `exercise`
     names one of the notebook's exercises (`medlab.exercises`) to run instead of the course's run.
 
     A tiny run also switches the hub off, so a mistaken hub id fails at once instead of
-    hanging on a machine with no network.
+    hanging on a machine with no network. On Colab the runs folder is first moved to Google Drive
+    (`colab.setup_colab`).
     """
+    if on_colab():  # before the profile: the runs folder moves to Google Drive
+        from medlab.colab import setup_colab
+
+        setup_colab()
     config = load_profile(profile, **overrides)
     pin_home()
     check_online(config)

@@ -14,8 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
+import re
 import shlex
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -208,6 +211,23 @@ def remove_kernel_sockets() -> None:
         path.unlink(missing_ok=True)
 
 
+def where_and_when() -> dict[str, str]:
+    """The commit, the machine and the start of a run, for whoever reads its figures later."""
+    try:
+        commit = subprocess.run(["git", "-C", str(course_root()), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    return {"commit": commit, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def machine() -> str:
+    """The CPU's name and its cores, e.g. "Intel(R) Xeon(R) Processor, 2 cores"."""
+    names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M) \
+        if Path("/proc/cpuinfo").exists() else []
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
 def run_course(profile: str, seed: int, only: list[str] | None = None, folder: Path | None = None) -> int:
     """Run the course's notebooks (or those in `folder`) in order; 0 on success, 1 on a failure,
     130 when interrupted. The summary says "running" from the start, and "failed" or
@@ -219,7 +239,7 @@ def run_course(profile: str, seed: int, only: list[str] | None = None, folder: P
             print(f"no notebook matches {only}: give names like 00_setup or numbers like 00")
             return 2
     summary = {"profile": profile, "seed": seed, "notebooks": [], "status": "running",
-               "planned": [nb.stem for nb in notebooks]}
+               "planned": [nb.stem for nb in notebooks], **where_and_when()}
     _write_summary(profile, summary)  # a stale "passed" from an earlier run is gone from here on
     handlers = {sig: signal.signal(sig, stop_on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import shlex
 
+from medlab.course import RUNS
 from medlab.profiles import Profile, changed_fields
 
-SCRIPT_FOR = {  # course adapter: the script and options that train it
-    "sft_mcq": "scripts/sft.py --task mcq",
-    "sft_reasoning": "scripts/sft.py --task reasoning",
-    "sft_triage": "scripts/sft.py --task triage",
-    "sft_imaging": "scripts/sft.py --task imaging",
-    "ppo_mcq": "scripts/ppo.py",
-    "grpo_imaging_baseline": "scripts/grpo.py --variant imaging_baseline",
-    "grpo_imaging_citations": "scripts/grpo.py --variant imaging_citations",
-    "grpo_imaging_llm_eval": "scripts/grpo.py --variant imaging_llm_eval",
-    "grpo_imaging_embedding": "scripts/grpo.py --variant imaging_embedding",
-    "grpo_triage_no_bonus": "scripts/grpo.py --variant triage_no_bonus",
-    "grpo_triage_bonus": "scripts/grpo.py --variant triage_bonus",
-}
-"""05's `grpo_mcq` is a side-by-side comparison inside the PPO notebook, not a recipe of its own."""
+SCRIPT_FOR = {run.name: run.script for run in RUNS if run.scripted}
+"""Each course adapter a script trains (`medlab.course.RUNS`): the script and the option that name it.
+05's `grpo_mcq` is a side-by-side comparison inside the PPO notebook, not a recipe of its own."""
 
-SINGLE_PROCESS = {"ppo_mcq"}  # the course's own PPO does not average gradients between processes
+SINGLE_PROCESS = {run.name for run in RUNS if run.method == "ppo"}  # our PPO does not average gradients
 
 
 def scale_up_command(adapter: str, profile: Profile, config: str = "ddp", processes: int = 2) -> str:

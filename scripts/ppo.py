@@ -17,16 +17,17 @@ import sys
 
 from common import command_line, in_one_line, start
 
-from medlab import prompts, recipes
-from medlab.adapters import AdapterInfo, adapter_digest, save_adapter, saved_adapter
+from medlab import course, prompts, recipes
+from medlab.adapters import adapter_digest, save_adapter, saved_adapter
 from medlab.data import sources
 from medlab.evaluation import base_model
 from medlab.models import load_model_and_tokenizer
 from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
-from medlab.rewards import mcq_reward
+from medlab.rewards import reward_functions
 from medlab.training import checkpoint_dir, log_path, prepare_base
 
 PPO_QUESTIONS = 500  # MedLLM's number, as in 05
+RUN = course.scripted("ppo")[""]  # ppo_mcq: the one run this script trains
 
 
 def refuse_several_processes() -> None:
@@ -37,28 +38,32 @@ def refuse_several_processes() -> None:
                  "accelerate or torchrun, or use scripts/grpo.py for several GPUs.")
 
 
+def build_parser():
+    return command_line(__doc__.splitlines()[0])
+
+
 def main() -> None:
     refuse_several_processes()
-    parser = command_line(__doc__.splitlines()[0])
+    parser = build_parser()
     args = parser.parse_args()
-    profile = start("script_ppo_mcq", args, parser)
+    profile = start(f"script_{RUN.name}", args, parser)
     config = recipes.ppo_recipe(profile)
-    mcq = sources.splits("medqa", profile, args.seed)
+    mcq = sources.splits(RUN.task, profile, args.seed)
     unseen = mcq.train[len(profile.cap_train(mcq.train)):]  # the rows after SFT's, as 05 takes them
     questions = (unseen or mcq.train)[:PPO_QUESTIONS]
     steps = args.max_steps or recipes.ppo_steps(profile, len(questions))
     conversations = [prompts.mcq_messages(q) for q in questions]
     columns = {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}
 
-    base, tokenizer = load_model_and_tokenizer(base_model("medqa", profile), profile)
-    sft = saved_adapter(profile, "sft_mcq")
+    base, tokenizer = load_model_and_tokenizer(base_model(RUN.task, profile), profile)
+    sft = saved_adapter(profile, RUN.start)
     model = load_policy_and_reference(prepare_base(base, profile), sft.path)
     value_head = ValueHead(model.config.hidden_size).to(model.device)
-    log = train_ppo(model, value_head, tokenizer, conversations, columns, mcq_reward, config, steps,
-                    log_path(profile, "ppo_mcq"), checkpoint_dir(profile, "ppo_mcq", config), seed=args.seed,
+    (reward,) = reward_functions(RUN.rewards)
+    log = train_ppo(model, value_head, tokenizer, conversations, columns, reward, config, steps,
+                    log_path(profile, RUN.name), checkpoint_dir(profile, RUN.name, config), seed=args.seed,
                     start=adapter_digest(sft))
-    info = AdapterInfo(name="ppo_mcq", base_model=base_model("medqa", profile), tasks=("medqa", "medmcqa"),
-                       notebook="05_ppo_mcq", method="ppo", smoke_steps=args.max_steps, steps=len(log["step"]))
+    info = course.adapter_info(RUN.name, profile, smoke_steps=args.max_steps, steps=len(log["step"]))
     print("adapter saved to", save_adapter(model, profile, info, adapter_name="policy"))
 
 

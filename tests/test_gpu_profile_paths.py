@@ -2,6 +2,7 @@
 would hit. (The 4-bit path itself, on a CPU, is in test_quantized_on_cpu.py.)"""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -131,9 +132,20 @@ def test_on_colab_runs_go_to_drive_and_work_files_to_the_vms_own_disk(tmp_path, 
         "grpo_triage_bonus-abc")
 
 
-def test_every_notebook_sets_colab_up_through_one_helper():
-    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
-        assert "setup_colab()" in code_of(path.name), path.name
+def test_on_colab_start_notebook_moves_the_runs_to_drive_before_it_reads_the_profile(tmp_path, monkeypatch):
+    """The setup cell only installs the course; `start_notebook` sets Colab up, for every notebook."""
+    import sys
+    import types
+
+    from medlab import colab
+    from medlab.runlog import project_root, start_notebook
+
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    for variable in ("MEDLAB_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):  # put back after the test
+        monkeypatch.setenv(variable, str(tmp_path / "before") if variable == "MEDLAB_HOME" else "1")
+    monkeypatch.setattr(colab, "setup_colab", lambda: os.environ.update(MEDLAB_HOME=str(tmp_path / "drive")))
+    run = start_notebook("03_sft_mcq", "tiny")
+    assert project_root() == tmp_path / "drive" and run.metrics_path.is_relative_to(tmp_path / "drive")
 
 
 # ---- the thinking switch on templates that ignore it -------------------------------------

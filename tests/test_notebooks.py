@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from medlab.colab import setup_cell
 from medlab.repository import REF, REPOSITORY
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -32,9 +33,10 @@ def test_first_cell_is_parameters_then_the_config(path):
     assert "parameters" in first["metadata"].get("tags", [])
     params = "".join(first["source"])
     assert re.search(r"^PROFILE = \"auto\"", params, re.M) and re.search(r"^SEED = ", params, re.M)
-    setup = "".join(second["source"])
-    assert "google.colab" in setup  # the install acts only on Colab
-    assert f'start_notebook("{path.stem}", PROFILE, seed=SEED' in setup
+    assert "".join(second["source"]) == setup_cell(path.stem), (
+        f"{path.name}: its setup cell should read, as every notebook's does (medlab.colab.SETUP_CELL):\n"
+        + setup_cell(path.stem))
+    assert re.search(r"^DATA = ", params, re.M) and re.search(r"^EXERCISE = ", params, re.M)  # the cell reads them
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -43,5 +45,32 @@ def test_has_a_colab_badge_and_ends_with_a_check(path):
     assert f"colab.research.google.com/github/{REPOSITORY}/blob/{REF}/notebooks/{path.name}" in text
     last = ast.parse("".join(code_cells(path)[-1]["source"]))
     checks = [node for node in ast.walk(last) if isinstance(node, ast.Assert)
-              or (isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("require_"))]
-    assert checks, "the last cell checks the promise (an assert, or a medlab.checks require_ call)"
+              or (isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("require_"))
+              or (isinstance(node, ast.Call) and getattr(node.func, "attr", "").startswith("expect"))]
+    assert checks, "the last cell checks the promise (an assert, run.expect, or a medlab.checks require_ call)"
+
+
+def branches_on_the_profile_name(code: str) -> list[str]:
+    """The lines of `code` that choose by `profile.name`: compared, or used as a key; naming a
+    folder after it (`runs_dir(profile.name)`) or printing it is not a choice.
+
+    >>> branches_on_the_profile_name('x = 256 if profile.name == "tiny" else 16\\nprint(runs_dir(profile.name))')
+    ['x = 256 if profile.name == "tiny" else 16']
+    """
+    def is_name(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "name" and getattr(node.value, "id", "") == "profile"
+
+    tree = ast.parse(code)
+    found = {node.lineno for node in ast.walk(tree)
+             if (isinstance(node, ast.Compare) and any(map(is_name, [node.left, *node.comparators])))
+             or (isinstance(node, ast.Subscript) and is_name(node.slice))}
+    lines = code.splitlines()
+    return [lines[n - 1].strip() for n in sorted(found)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_notebook_chooses_by_the_profiles_name(path):
+    """What differs between machines is a field of the profile, with its reason (medlab/profiles.py);
+    a notebook that tested the name would give the t4 smoke run on a CPU the GPU's batch sizes."""
+    for cell in code_cells(path):
+        assert branches_on_the_profile_name("".join(cell["source"])) == [], path.name

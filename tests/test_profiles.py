@@ -72,3 +72,35 @@ def test_colab_with_a_gpu_picks_t4(monkeypatch):
     assert default_profile_name() == "t4"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert default_profile_name() == "tiny"  # a Colab CPU runtime still gets the CPU recipe
+
+
+def test_full_is_t4_less_what_only_a_t4s_memory_needs():
+    differing = {key for key, value in PROFILES["full"].to_dict().items() if value != PROFILES["t4"].to_dict()[key]}
+    assert differing == {"name", "load_in_4bit", "optim", "max_seq_len", "max_train_examples", "max_eval_examples"}
+
+
+def test_what_differs_between_machines_is_a_field_with_a_value_for_each():
+    assert (PROFILES["tiny"].eval_batch, PROFILES["t4"].eval_batch) == (48, 16)  # a T4's KV cache beside the weights
+    assert (PROFILES["tiny"].sample_batch, PROFILES["t4"].sample_batch) == (256, 16)
+    assert (PROFILES["tiny"].checks, PROFILES["t4"].checks, PROFILES["full"].checks) == \
+        ("learning", "no_regression", "no_regression")
+
+
+@pytest.mark.parametrize(("smoke_steps", "exercise", "checked"),
+                         [(0, None, True), (2, None, False), (0, "low_lr", False)])
+def test_expect_asserts_on_a_course_run_and_says_not_checked_otherwise(smoke_steps, exercise, checked, tmp_path,
+                                                                        monkeypatch, capsys):
+    from medlab.runlog import start_notebook
+
+    for variable, value in (("MEDLAB_HOME", str(tmp_path)), ("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1")):
+        monkeypatch.setenv(variable, value)  # put back after the test
+    run = start_notebook("03_sft_mcq", "tiny", exercise=exercise, smoke_steps=smoke_steps)
+    run.expect(True, "a true claim")
+    if checked:
+        with pytest.raises(AssertionError, match="the loss should fall"):
+            run.expect(False, "the loss should fall")
+        with pytest.raises(AssertionError, match="uses one label"):
+            run.expect_no_problems(["uses one label"], "sft_mcq does not count as learning")
+    else:
+        run.expect(False, "the loss should fall")
+        assert "not checked (" in capsys.readouterr().out

@@ -71,7 +71,7 @@ def test_ppo_refuses_several_processes_and_says_what_to_do(small_model, scratch_
 
 
 def test_ppo_runs_in_one_process_from_the_sft_adapter(small_model, scratch_course):
-    done = launch("sft.py", "--task", "mcq", "--max-steps", "1", processes=1, model=small_model)
+    done = launch("sft.py", "--task", "medqa", "--max-steps", "1", processes=1, model=small_model)
     assert done.returncode == 0, done.stderr[-3000:]
     done = launch("ppo.py", "--max-steps", "1", processes=1, model=small_model)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -84,7 +84,7 @@ def test_ppo_runs_in_one_process_from_the_sft_adapter(small_model, scratch_cours
 
 
 def test_a_bad_override_stops_with_the_reason(small_model, scratch_course):
-    done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "mcq", "--set", "max_seq_lne=64"],
+    done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "medqa", "--set", "max_seq_lne=64"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "max_seq_len" in done.stderr  # argparse's error, with the right spelling
 
@@ -97,7 +97,7 @@ def test_script_inputs_are_checked_in_one_line_as_the_notebooks_check_them(small
     done = launch("grpo.py", "--variant", "triage_no_bonus", processes=1, model=small_model)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: no adapter 'sft_triage'")
-    done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "mcq", "--profile", "t4"],
+    done = subprocess.run([sys.executable, str(SCRIPTS / "sft.py"), "--task", "medqa", "--profile", "t4"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "'t4'" in done.stderr
 
