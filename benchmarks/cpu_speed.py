@@ -6,7 +6,7 @@ Prints the seconds of each repeat and a last line `seconds per 100 steps: X` (th
 course's time on a CPU scales with it: the README gives the course's time beside this figure,
 measured on the same machine minutes apart, because a shared VM's speed drifts by a third from
 hour to hour and a course time alone cannot say whether a change or the machine moved it.
-Nothing is saved: each repeat trains into a scratch folder.
+Nothing is saved: each repeat trains into a scratch folder of its own.
 """
 
 from __future__ import annotations
@@ -44,9 +44,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        os.environ["MEDLAB_HOME"] = scratch  # adapters and logs of the runs land here, then vanish
-        seconds = [one_run(args.steps) for _ in range(args.repeats)]
+    seconds = []
+    for _ in range(args.repeats):
+        # a folder per repeat: in one folder the second run of the same settings is skipped as done
+        with tempfile.TemporaryDirectory() as scratch:
+            os.environ["MEDLAB_HOME"] = scratch  # adapters and logs of the run land here, then vanish
+            seconds.append(one_run(args.steps))
     for k, value in enumerate(seconds, 1):
         print(f"repeat {k}: {value:.1f} s")
     print(f"seconds per {args.steps} steps: {statistics.median(seconds):.1f}")
