@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -116,6 +117,34 @@ def saved_adapter(profile: Profile, name: str) -> AdapterInfo:
         if info.name == name:
             return info
     raise FileNotFoundError(f"no adapter {name!r} in {adapters_dir(profile)}")
+
+
+@contextmanager
+def adapter_loaded(profile: Profile, name: str):
+    """`(model, tokenizer)`: the base model with saved adapter `name` (`load_with_adapter`), for
+    one `with` block; at its end the model's memory is given back (`release`), whatever happened
+    in the block. On a T4 the next model needs that memory; a name still bound to the model
+    after the block is an emptied model that fails at once if used."""
+    model, tokenizer = load_with_adapter(saved_adapter(profile, name), profile)
+    try:
+        yield model, tokenizer
+    finally:
+        release(model)
+
+
+def release(model) -> None:
+    """Give `model`'s memory back now: each weight and buffer emptied in place, then the garbage
+    collector and, on a GPU, torch's cache. `del model` alone frees nothing while another name,
+    an output or a traceback still holds the model."""
+    import gc
+
+    import torch
+
+    for tensor in [*model.parameters(), *model.buffers()]:
+        tensor.data = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def load_with_adapter(info: AdapterInfo, profile: Profile):

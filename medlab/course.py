@@ -17,7 +17,7 @@ Introduced in notebooks/03_sft_mcq.ipynb.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Method = Literal["sft", "ppo", "grpo"]
@@ -37,7 +37,7 @@ class CourseRun:
     weights: tuple[float, ...] | None = None  # TRL's reward_weights; None: all 1
     evidence: bool = False  # the imaging prompt carries each answer's evidence (the "citations" variants)
     scripted: bool = True  # a script in scripts/ trains it as a program
-    reproduces: tuple[str, ...] = field(default=())  # the published systems whose recipe it follows
+    reproduces: tuple[str, ...] = ()  # the published systems whose recipe it follows
 
     @property
     def variant(self) -> str:
@@ -112,15 +112,15 @@ def course_run(name: str) -> CourseRun:
     return BY_NAME[name]
 
 
-def runs_of(notebook: str, method: str | None = None) -> dict[str, CourseRun]:
-    """The runs `notebook` trains (of `method` only, when given), by their variant name.
+def runs_of(notebook: str) -> dict[str, CourseRun]:
+    """The runs `notebook` trains, by their name within it (`CourseRun.variant`).
 
     >>> list(runs_of("06_grpo_appropriateness"))
     ['baseline', 'citations', 'llm_eval', 'embedding']
     >>> list(runs_of("04_sft_reasoning"))
     ['reasoning', 'triage', 'imaging']
     """
-    return {run.variant: run for run in RUNS if run.notebook == notebook and method in (None, run.method)}
+    return {run.variant: run for run in RUNS if run.notebook == notebook}
 
 
 def scripted(method: str) -> dict[str, CourseRun]:

@@ -46,11 +46,14 @@ def _data(m: dict) -> str:
     return f"longest example in the model's tokens: {lengths}; {m['triage_benchmark_cases']} triage benchmark cases"
 
 
+HEADLINE_METRICS = ("accuracy", "exact", "diagnosis_accuracy")  # MCQ and imaging, triage, reasoning
+
+
 def _baseline(m: dict) -> str:
     no_parse = sorted({round(r["no_parse"], 2) for r in m["baseline"].values()})
-    scores = ", ".join(f"{task} {_f(r.get('accuracy', r.get('exact', 0.0)))}" for task, r in m["baseline"].items()
-                       if "nothink" not in task)
-    return f"the base model zero-shot: no-parse {' to '.join(map(_f, no_parse))}; accuracy (exact for triage) {scores}"
+    scores = ", ".join(f"{task} {name} {_f(r[name])}" for task, r in m["baseline"].items() if "nothink" not in task
+                       for name in HEADLINE_METRICS if name in r)
+    return f"the base model zero-shot: no-parse {' to '.join(map(_f, no_parse))}; {scores}"
 
 
 def _sft_mcq(m: dict) -> str:

@@ -237,3 +237,22 @@ def test_an_embedder_whose_files_differ_from_the_official_ones_is_refused(tmp_pa
             embedder()
     finally:
         embedder.cache_clear()
+
+
+def test_a_model_loaded_for_a_block_is_emptied_at_its_end(adapter):
+    """`adapter_loaded` gives the model for the block and its memory back after, even when the
+    block fails; a later use of the name fails at once."""
+    from medlab.adapters import adapter_loaded
+
+    info, _ = adapter
+    profile = load_profile("tiny")
+    with adapter_loaded(profile, info.name) as (model, tokenizer):
+        weights = sum(p.numel() for p in model.parameters())
+        ids = tokenizer(QUESTIONS[0], return_tensors="pt").input_ids
+        assert model(ids).logits.shape[-1] == len(tokenizer)
+    assert weights > 0 and sum(p.numel() for p in model.parameters()) == 0
+    with pytest.raises(RuntimeError):
+        model(ids)
+    with pytest.raises(ValueError, match="inside"), adapter_loaded(profile, info.name) as (model, _):
+        raise ValueError("inside")
+    assert sum(p.numel() for p in model.parameters()) == 0
