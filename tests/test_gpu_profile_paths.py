@@ -248,7 +248,7 @@ def test_evaluate_generates_with_the_profiles_budget(monkeypatch):
 @pytest.mark.parametrize("notebook", ["03_sft_mcq.ipynb", "04_sft_reasoning.ipynb"])
 def test_after_training_the_saved_adapter_is_reloaded_before_evaluation(notebook):
     code = code_of(notebook)
-    reload_at = code.index("load_with_adapter(saved_adapter(profile")
+    reload_at = code.index("with adapter_loaded(profile, info.name)")
     after_at = code.index("after = evaluate(")
     assert reload_at < after_at
 
