@@ -167,7 +167,7 @@ def run_ppo_case(run: CourseRun, config, profile, steps: int) -> dict:
     from medlab import prompts, recipes
     from medlab.models import load_model_and_tokenizer
     from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
-    from medlab.rewards import reward_functions
+    from medlab.rewards import mcq_columns, reward_functions
     from medlab.runlog import runs_dir
     from medlab.training import prepare_base
 
@@ -179,7 +179,7 @@ def run_ppo_case(run: CourseRun, config, profile, steps: int) -> dict:
     value_head = ValueHead(model.config.hidden_size).to(model.device)
     questions = rl_items(run.task, profile)
     conversations = [prompts.mcq_messages(q) for q in questions]
-    columns = {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}  # as 05's
+    columns = mcq_columns(questions)
     started = time.time()
     train_ppo(model, value_head, tokenizer, conversations, columns, *reward_functions(run.rewards), config, steps,
               folder / "ppo_log.json", folder / "ppo_checkpoints")

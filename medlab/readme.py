@@ -46,13 +46,12 @@ def _data(m: dict) -> str:
     return f"longest example in the model's tokens: {lengths}; {m['triage_benchmark_cases']} triage benchmark cases"
 
 
-HEADLINE_METRICS = ("accuracy", "exact", "diagnosis_accuracy")  # MCQ and imaging, triage, reasoning
-
-
 def _baseline(m: dict) -> str:
+    from medlab.evaluation import TASKS  # each task's headline metric
+
     no_parse = sorted({round(r["no_parse"], 2) for r in m["baseline"].values()})
-    scores = ", ".join(f"{task} {name} {_f(r[name])}" for task, r in m["baseline"].items() if "nothink" not in task
-                       for name in HEADLINE_METRICS if name in r)
+    scores = ", ".join(f"{task} {TASKS[task].headline} {_f(r[TASKS[task].headline])}"
+                       for task, r in m["baseline"].items() if task in TASKS)  # triage_nothink: triage asked again
     return f"the base model zero-shot: no-parse {' to '.join(map(_f, no_parse))}; {scores}"
 
 

@@ -59,6 +59,11 @@ def mcq_reward(completions, answer, options, **kwargs) -> list[float]:
     return rewards
 
 
+def mcq_columns(questions) -> dict[str, list]:
+    """The dataset columns `mcq_reward` reads, one entry per question: its `answer` and `options`."""
+    return {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}
+
+
 def exact_choice(reply: str, options: dict[str, str]) -> str | None:
     """The letter the reply names when it is exactly "Answer: <letter or option text>" (one
     `parsers.answer_line`, the line evaluation's format rate reads too)."""

@@ -23,7 +23,7 @@ from medlab.data import sources
 from medlab.evaluation import base_model
 from medlab.models import load_model_and_tokenizer
 from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
-from medlab.rewards import reward_functions
+from medlab.rewards import mcq_columns, reward_functions
 from medlab.training import checkpoint_dir, log_path, prepare_base
 
 PPO_QUESTIONS = 500  # MedLLM's number, as in 05
@@ -53,7 +53,7 @@ def main() -> None:
     questions = (unseen or mcq.train)[:PPO_QUESTIONS]
     steps = args.max_steps or recipes.ppo_steps(profile, len(questions))
     conversations = [prompts.mcq_messages(q) for q in questions]
-    columns = {"answer": [q.answer for q in questions], "options": [q.options for q in questions]}
+    columns = mcq_columns(questions)
 
     base, tokenizer = load_model_and_tokenizer(base_model(RUN.task, profile), profile)
     sft = saved_adapter(profile, RUN.start)
