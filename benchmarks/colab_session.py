@@ -43,7 +43,7 @@ EVAL = T4.max_eval_examples  # 200: every held-out set of the public data is lar
 PUBLIC = {  # training rows a t4 run takes from the public data (the profile's cap, a recipe's own)
     "medqa": T4.max_train_examples,  # MedQA's 10,178 training questions, capped at 2,000
     "reasoning": 409,  # DiReCT's 511 notes, 80% of them
-    "triage": 300, "imaging": 300,  # the warm starts' rows (grpo.WARM_START_EXAMPLES)
+    "triage": 300, "imaging": 300,  # the warm starts' rows (recipes.WARM_START_EXAMPLES)
 }
 DIRECT_LONGEST = 2194  # tokens of the longest real DiReCT conversation through reasoning_messages
 LORA_SHAPES = {  # (in, out) of each adapted projection, per layer, from the published configs

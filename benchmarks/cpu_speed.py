@@ -22,10 +22,10 @@ from dataclasses import replace
 def one_run(steps: int) -> float:
     from medlab.course import adapter_info
     from medlab.data import sources
-    from medlab.grpo import warm_start_conversations, warm_start_rows
+    from medlab.grpo import warm_start_conversations
     from medlab.models import load_model_and_tokenizer
     from medlab.profiles import load_profile
-    from medlab.recipes import sft_recipe
+    from medlab.recipes import sft_recipe, warm_start_rows
     from medlab.training import run_sft
 
     profile = load_profile("tiny")

@@ -3,8 +3,8 @@ logged run that the RL notebooks share.
 
 06 and 07 build TRL's `GRPOConfig` in a visible cell from a `GrpoRecipe`, as 03 builds
 `SFTConfig` from a `LoraRecipe` (`grpo_config` is the same in one call); `warm_start` loads the
-adapter RL continues from, and `run_grpo` trains it with the course's monitor, float32 adapter
-and checkpoints, then saves it.
+adapter RL continues from, `grpo_trainer` builds TRL's trainer (06 shows it in a cell), and
+`run_grpo` trains it with the course's monitor and checkpoints, then saves it.
 
 First used in notebooks/05_ppo_mcq.ipynb (GRPO beside PPO); taught in
 notebooks/06_grpo_appropriateness.ipynb.
@@ -54,41 +54,6 @@ class GrpoRecipe:
 
     def key(self) -> str:
         return recipe_key(self)
-
-
-WARM_START_EXAMPLES = {"triage": {"tiny": 400, "t4": 300, "full": 300},
-                       "imaging": {"tiny": 240, "t4": 300, "full": 300}}
-"""Training rows a warm-start adapter of 04 learns from, shared equally among the labels; RL
-trains on the rows the warm start did not take. On `tiny`, imaging stops at 240 so that the
-RL pool keeps pairs of every category (the table has 85 May Be Appropriate training pairs)."""
-
-ANSWER_OF = {"triage": lambda case: case.level, "imaging": lambda pair: pair.appropriateness}
-"""The label of a warm-start task's row: what the balanced warm start and RL pools count."""
-
-
-def warm_start_rows(task: str, items: list, profile: Profile) -> list:
-    """The rows notebook 04 trains `task`'s warm start on: `WARM_START_EXAMPLES` shared equally
-    among the labels, no more than the profile's `max_train_examples`.
-
-    Balanced, because a warm start taught mostly one answer gives that answer to everything,
-    and then GRPO has no group whose rewards differ to learn from."""
-    wanted = profile.cap_train(range(WARM_START_EXAMPLES[task][profile.name]))
-    labels = {ANSWER_OF[task](item) for item in items}
-    return balanced_pool(items, ANSWER_OF[task], len(wanted) // max(1, len(labels)))
-
-
-def rows_after_warm_start(task: str, items: list, profile: Profile) -> tuple[list, bool]:
-    """The rows RL trains on: those the warm start did not take, and False; or, where the warm
-    start took every row, all of them again and True (say so: RL then revisits what SFT taught).
-
-    >>> from medlab.profiles import load_profile
-    >>> rows, reused = rows_after_warm_start("imaging", [], load_profile("tiny"))
-    >>> rows, reused
-    ([], True)
-    """
-    taken = {id(item) for item in warm_start_rows(task, items, profile)}
-    rest = [item for item in items if id(item) not in taken]
-    return (rest, False) if rest else (list(items), True)
 
 
 def warm_start_conversations(task: str, items: list) -> list[list[dict]]:
@@ -190,17 +155,32 @@ def monitor_keys(reward_funcs) -> tuple[str, ...]:
             "entropy", *(f"rewards/{f.__name__}/mean" for f in reward_funcs))
 
 
+def grpo_trainer(model, tokenizer, rows: list[dict], reward_funcs, args, callbacks=()):
+    """TRL's `GRPOTrainer` for one course run, as notebook 06 builds it in a cell (and checks
+    that its copy is this one): the warm start's adapter trains on `rows` (a `prompt` and the
+    columns the rewards read), each reward called with the replies and those columns."""
+    from datasets import Dataset
+    from trl import GRPOTrainer
+
+    return GRPOTrainer(
+        model=model,
+        args=args,
+        reward_funcs=list(reward_funcs),
+        processing_class=tokenizer,
+        train_dataset=Dataset.from_list(rows),
+        callbacks=[Float32Adapter(), *callbacks],
+    )
+
+
 def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Profile, info: AdapterInfo,
-             callbacks=()) -> tuple[dict, float]:
+             callbacks=(), build=grpo_trainer) -> tuple[dict, float]:
     """GRPO on `rows` (a `prompt` and the columns the rewards read) with TRL's `GRPOTrainer`;
     saves the adapter as `info`. Returns the monitor's log and the training seconds.
 
     A notebook run again after a disconnect picks up where it stopped: a run whose adapter is
     saved complete, from the same settings, prompts, rewards and warm start (`run_key`), is not
-    trained again, and a run that was cut off resumes from its newest checkpoint."""
-    from datasets import Dataset
-    from trl import GRPOTrainer
-
+    trained again, and a run that was cut off resumes from its newest checkpoint. `build` makes
+    the trainer (`grpo_trainer`; 06 passes its own copy, the one its cell shows)."""
     if not rows:
         raise ValueError(f"{info.name}: no prompts to train on; check the RL pool the notebook printed")
     key = run_key(args.to_dict(), rows, reward_code(reward_funcs), model)
@@ -208,8 +188,7 @@ def run_grpo(model, tokenizer, rows: list[dict], reward_funcs, args, profile: Pr
     if finished:
         return finished
     monitor = TrainingMonitor(log_path(profile, info.name), extra_keys=monitor_keys(reward_funcs))
-    trainer = GRPOTrainer(model=model, args=args, reward_funcs=list(reward_funcs), processing_class=tokenizer,
-                          train_dataset=Dataset.from_list(rows), callbacks=[monitor, Float32Adapter(), *callbacks])
+    trainer = build(model, tokenizer, rows, reward_funcs, args, callbacks=[monitor, *callbacks])
     started = time.time()
     train_resumable(trainer, key)
     seconds = time.time() - started

@@ -87,6 +87,7 @@ PPO_MCQ = {  # notebooks/05_ppo_mcq.ipynb: PPO on MedQA from the SFT adapter
     "full": _PPO_T4,
 }
 PPO_PASSES = 2  # MedLLM's passes over its questions
+PPO_QUESTIONS = 500  # MedLLM's number of PPO questions
 TINY_PPO_STEPS = 24  # the pocket model's run: enough rollouts to see the reward rise, in about 45 s
 
 
@@ -123,6 +124,19 @@ def grpo_beside_ppo(config: PPOConfig, ppo_rollouts: int, profile: Profile) -> G
                       temperature=config.temperature, min_p=config.min_p, scheduler="constant")
 
 
+def ppo_questions(train: list, profile: Profile) -> tuple[list, bool]:
+    """The questions 05 (and scripts/ppo.py) run PPO on: up to `PPO_QUESTIONS` of the training
+    rows after SFT's, and True; or, where SFT took every row (`full`), the first ones again, and False.
+
+    >>> from medlab.profiles import load_profile
+    >>> questions, unseen = ppo_questions(list(range(1000)), load_profile("tiny", max_train_examples=100))
+    >>> questions[0], len(questions), unseen
+    (100, 500, True)
+    """
+    unseen = train[len(profile.cap_train(train)):]
+    return (unseen or train)[:PPO_QUESTIONS], bool(unseen)
+
+
 def ppo_steps(profile: Profile, questions: int) -> int:
     """How many rollouts the PPO run of 05 makes: MedLLM's two passes over its questions, the
     tiny run's fixed count, or a smoke test's steps."""
@@ -131,6 +145,43 @@ def ppo_steps(profile: Profile, questions: int) -> int:
     else:
         own = max(1, PPO_PASSES * questions // PPO_MCQ[profile.name].batch_size)
     return profile.steps(own)
+
+
+# ---- Warm starts (04) and the rows RL trains on ------------------------------------------
+
+WARM_START_EXAMPLES = {"triage": {"tiny": 400, "t4": 300, "full": 300},
+                       "imaging": {"tiny": 240, "t4": 300, "full": 300}}
+"""Training rows a warm-start adapter of 04 learns from, shared equally among the labels; RL
+trains on the rows the warm start did not take. On `tiny`, imaging stops at 240 so that the
+RL pool keeps pairs of every category (the table has 85 May Be Appropriate training pairs)."""
+
+ANSWER_OF = {"triage": lambda case: case.level, "imaging": lambda pair: pair.appropriateness}
+"""The label of a warm-start task's row: what the balanced warm start and RL pools count."""
+
+
+def warm_start_rows(task: str, items: list, profile: Profile) -> list:
+    """The rows notebook 04 trains `task`'s warm start on: `WARM_START_EXAMPLES` shared equally
+    among the labels, no more than the profile's `max_train_examples`.
+
+    Balanced, because a warm start taught mostly one answer gives that answer to everything,
+    and then GRPO has no group whose rewards differ to learn from."""
+    wanted = profile.cap_train(range(WARM_START_EXAMPLES[task][profile.name]))
+    labels = {ANSWER_OF[task](item) for item in items}
+    return balanced_pool(items, ANSWER_OF[task], len(wanted) // max(1, len(labels)))
+
+
+def rows_after_warm_start(task: str, items: list, profile: Profile) -> tuple[list, bool]:
+    """The rows RL trains on: those the warm start did not take, and False; or, where the warm
+    start took every row, all of them again and True (say so: RL then revisits what SFT taught).
+
+    >>> from medlab.profiles import load_profile
+    >>> rows, reused = rows_after_warm_start("imaging", [], load_profile("tiny"))
+    >>> rows, reused
+    ([], True)
+    """
+    taken = {id(item) for item in warm_start_rows(task, items, profile)}
+    rest = [item for item in items if id(item) not in taken]
+    return (rest, False) if rest else (list(items), True)
 
 
 # ---- GRPO ------------------------------------------------------------------------------------

@@ -202,6 +202,43 @@ def rounded(value, digits: int = 4):
     return value
 
 
+def same_code(lesson, library) -> bool:
+    """Whether two functions are written the same, docstrings, comments, imports, type hints and
+    layout aside: a notebook's teaching copy checked against medlab's, so that a change made to
+    one alone fails where it was made. (Imports aside: a lesson cell imports at its top, medlab's
+    module inside the function where the import is heavy.)
+
+    >>> def doubled(x):
+    ...     "Twice x."
+    ...     import math
+    ...     return x * 2  # why
+    >>> def twice(x):
+    ...     return x*2
+    >>> def thrice(x):
+    ...     return x * 3
+    >>> same_code(doubled, twice), same_code(doubled, thrice)
+    (True, False)
+    """
+    return _written(lesson) == _written(library)
+
+
+def _written(function) -> str:
+    """What `same_code` compares: the function's arguments and statements, without docstring,
+    imports or type hints."""
+    import ast
+    import inspect
+    import textwrap
+
+    node = ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
+    for arg in ast.walk(node.args):
+        if isinstance(arg, ast.arg):
+            arg.annotation = None
+    body = [statement for statement in node.body if not isinstance(statement, ast.Import | ast.ImportFrom)]
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    return ast.dump(node.args) + "".join(ast.dump(statement) for statement in body)
+
+
 def start_notebook(notebook: str, profile: str = "auto", seed: int = 0, exercise: str | None = None,
                    **overrides) -> NotebookRun:
     """Build the typed profile, seed everything once, and open a fresh metrics file. `exercise`

@@ -19,7 +19,7 @@ from common import LaunchRecord, command_line, in_one_line, start
 
 from medlab import course, recipes
 from medlab.data import sources
-from medlab.grpo import grpo_config, reward_rows, rows_after_warm_start, run_grpo, warm_start
+from medlab.grpo import grpo_config, reward_rows, run_grpo, warm_start
 from medlab.rewards import JUDGE, make_judge_reward, reward_functions
 from medlab.training import checkpoint_dir
 
@@ -44,7 +44,7 @@ def judge_reward(run, profile):
 
 def rl_pool(task: str, profile, seed: int) -> list:
     """06's or 07's RL pool: the rows the warm start did not take, balanced as the notebook balances them."""
-    rest, _ = rows_after_warm_start(task, sources.splits(task, profile, seed).train, profile)
+    rest, _ = recipes.rows_after_warm_start(task, sources.splits(task, profile, seed).train, profile)
     return recipes.imaging_pool(rest, profile) if task == "imaging" else recipes.triage_pool(rest, profile)[0]
 
 

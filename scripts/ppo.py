@@ -26,7 +26,6 @@ from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
 from medlab.rewards import mcq_columns, reward_functions
 from medlab.training import checkpoint_dir, log_path, prepare_base
 
-PPO_QUESTIONS = 500  # MedLLM's number, as in 05
 RUN = course.scripted("ppo")[""]  # ppo_mcq: the one run this script trains
 
 
@@ -49,8 +48,7 @@ def main() -> None:
     profile = start(f"script_{RUN.name}", args, parser)
     config = recipes.ppo_recipe(profile)
     mcq = sources.splits(RUN.task, profile, args.seed)
-    unseen = mcq.train[len(profile.cap_train(mcq.train)):]  # the rows after SFT's, as 05 takes them
-    questions = (unseen or mcq.train)[:PPO_QUESTIONS]
+    questions, _ = recipes.ppo_questions(mcq.train, profile)  # as 05 takes them
     steps = args.max_steps or recipes.ppo_steps(profile, len(questions))
     conversations = [prompts.mcq_messages(q) for q in questions]
     columns = mcq_columns(questions)

@@ -16,7 +16,7 @@ from common import LaunchRecord, command_line, in_one_line, start
 
 from medlab import course, prompts, recipes
 from medlab.data import sources
-from medlab.grpo import warm_start_conversations, warm_start_rows
+from medlab.grpo import warm_start_conversations
 from medlab.models import load_model_and_tokenizer
 from medlab.training import checkpoint_dir, run_sft, sft_config
 
@@ -32,7 +32,8 @@ def training_conversations(task: str, profile, seed: int) -> list[list[dict]]:
     if task == "reasoning":
         notes = profile.cap_train(sources.splits("reasoning", profile, seed).train)
         return [prompts.reasoning_messages(note, with_answer=True) for note in notes]
-    return warm_start_conversations(task, warm_start_rows(task, sources.splits(task, profile, seed).train, profile))
+    rows = recipes.warm_start_rows(task, sources.splits(task, profile, seed).train, profile)
+    return warm_start_conversations(task, rows)
 
 
 def build_parser():

@@ -149,7 +149,7 @@ def train_on_pocket(name: str, conversations: list[list[dict]], recipe):
 
 
 def triage_warm_start_rows() -> list:
-    from medlab.grpo import warm_start_rows
+    from medlab.recipes import warm_start_rows
 
     profile = load_profile("tiny")
     return warm_start_rows("triage", sources.splits("triage", profile, 0).train, profile)
@@ -217,7 +217,7 @@ def test_06_the_embedding_reward_pays_shuffled_words_almost_as_much_as_the_gold(
 
 def test_07_without_min_p_the_warm_start_gives_groups_that_teach_nothing(pocket_home):
     from medlab.generation import Sampling
-    from medlab.grpo import rows_after_warm_start
+    from medlab.recipes import rows_after_warm_start
     from medlab.rewards import triage_reward
 
     profile = load_profile("tiny")

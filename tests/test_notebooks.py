@@ -74,3 +74,31 @@ def test_no_notebook_chooses_by_the_profiles_name(path):
     a notebook that tested the name would give the t4 smoke run on a CPU the GPU's batch sizes."""
     for cell in code_cells(path):
         assert branches_on_the_profile_name("".join(cell["source"])) == [], path.name
+
+
+def lesson_function(notebook: str, name: str, tmp_path, change=("", "")):
+    """The function `name` as a cell of `notebook` defines it (with `change` made to its text),
+    imported from a file of its own: what `same_code` reads is the function's source."""
+    import importlib.util
+
+    path = next(p for p in NOTEBOOKS if p.stem == notebook)
+    cell = next(src for src in ("".join(c["source"]) for c in code_cells(path)) if f"def {name}(" in src)
+    node = next(n for n in ast.parse(cell).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    module = tmp_path / f"{notebook}_{name}.py"
+    module.write_text(ast.get_source_segment(cell, node).replace(*change))
+    spec = importlib.util.spec_from_file_location(module.stem, module)
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return getattr(loaded, name)
+
+
+def test_06_builds_the_grpo_trainer_every_run_uses_and_a_change_to_one_copy_is_caught(tmp_path):
+    """06 shows `GRPOTrainer(...)` in a cell and trains with it; 05, 07 and the script use
+    `medlab.grpo.grpo_trainer`. The notebook asserts both are written the same."""
+    from medlab.grpo import grpo_trainer
+    from medlab.runlog import same_code
+
+    assert same_code(lesson_function("06_grpo_appropriateness", "grpo_trainer", tmp_path), grpo_trainer)
+    without_float32 = lesson_function("06_grpo_appropriateness", "grpo_trainer", tmp_path,
+                                      change=("Float32Adapter(), ", ""))
+    assert not same_code(without_float32, grpo_trainer)

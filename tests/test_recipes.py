@@ -48,7 +48,7 @@ def test_every_ppo_recipe_whitens_over_enough_replies():
 def test_gpu_triage_grpo_moves_the_warm_start_a_useful_fraction_of_its_sft():
     """Learning rate x optimiser steps: RL from an SFT warm start at a refinement rate would
     add about 1% to what SFT did, and no ablation could move."""
-    from medlab.grpo import WARM_START_EXAMPLES
+    from medlab.recipes import WARM_START_EXAMPLES
 
     profile = load_profile("t4")
     sft, rl = recipes.sft_recipe("triage", profile), recipes.grpo_recipe("triage", profile)
@@ -87,7 +87,7 @@ def test_negative_smoke_steps_are_refused_when_the_profile_loads():
 
 def test_the_warm_starts_and_rl_pools_stay_within_max_train_examples():
     from medlab.data import sources
-    from medlab.grpo import WARM_START_EXAMPLES, warm_start_rows
+    from medlab.recipes import WARM_START_EXAMPLES, warm_start_rows
 
     tiny, capped = load_profile("tiny"), load_profile("tiny", max_train_examples=10)
     cases = sources.splits("triage", tiny).train
@@ -109,7 +109,8 @@ def test_warm_starts_and_rl_pools_give_every_answer_the_same_share():
     from collections import Counter
 
     from medlab.data import sources
-    from medlab.grpo import first_rule, rows_after_warm_start, warm_start_rows
+    from medlab.grpo import first_rule
+    from medlab.recipes import rows_after_warm_start, warm_start_rows
 
     tiny = load_profile("tiny")
     pairs = sources.splits("imaging", tiny).train

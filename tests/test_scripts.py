@@ -16,9 +16,8 @@ import pytest
 
 from medlab.adapters import find_adapters, load_with_adapter, require_adapters, saved_adapter
 from medlab.data import sources
-from medlab.grpo import warm_start_rows
 from medlab.profiles import load_profile
-from medlab.recipes import SFT_SMALL
+from medlab.recipes import SFT_SMALL, warm_start_rows
 from medlab.runlog import runs_dir
 
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
