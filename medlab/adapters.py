@@ -14,10 +14,11 @@ import json
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from medlab.course import RUNS
+from medlab.env import hardware
 from medlab.profiles import Profile, credentialed_data
 from medlab.runlog import runs_dir, write_json
 
@@ -40,6 +41,9 @@ class AdapterInfo:
     run_key: str = ""  # what it was trained from, hashed (training.run_key): a run again from the same is skipped
     train_seconds: float = 0.0
     steps: int = 0  # optimiser steps it was trained for (0: not recorded)
+    training: dict = field(default_factory=dict, hash=False)  # the trainer's settings its card shows
+    hardware: str = ""  # what trained it: the GPU's name, or the CPU's (written when saved)
+    quantization: str = ""  # how the base was loaded while training (written when saved)
 
 
 def adapters_dir(profile: Profile) -> Path:
@@ -60,8 +64,14 @@ def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str =
         shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier save of this name
         shutil.copytree(saved, folder)
     write_json(folder / META, {**asdict(info), "path": "", "smoke_steps": info.smoke_steps or profile.smoke_steps,
+                               "hardware": info.hardware or hardware(), "quantization": quantization(profile),
                                "credentialed_data": credentialed_data(profile)})  # trained on data under a DUA
     return folder
+
+
+def quantization(profile: Profile) -> str:
+    """How `profile` loads a base model to train on it, in a model card's words."""
+    return "4-bit NF4 (bitsandbytes), double quantization" if profile.load_in_4bit else "none"
 
 
 def adapter_digest(info: AdapterInfo) -> str:

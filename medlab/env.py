@@ -115,6 +115,13 @@ def check_device(profile: Profile) -> None:
         )
 
 
+def hardware() -> str:
+    """What runs here, as a model card names it: the GPU ("Tesla T4"), else the CPU and its cores."""
+    from medlab.runner import machine
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else machine()
+
+
 def peak_memory_mb() -> dict[str, float]:
     """Peak resident memory of this process and, on a GPU, peak allocated GPU memory.
 

@@ -77,6 +77,11 @@ class PPOConfig:
         return recipe_key(self)
 
 
+def card_settings(config: PPOConfig, seed: int) -> dict:
+    """What a PPO adapter's model card lists of its run (`training.CARD_SETTINGS` for TRL's runs)."""
+    return {**asdict(config), "seed": seed}
+
+
 MIN_WHITENED = 8
 """Fewest replies per rollout. Advantages are whitened (mean 0, spread 1) over a rollout; over
 two replies that both scored 1.0, raw advantages of +0.3 to +0.5 came out at -0.22 on average

@@ -1,4 +1,5 @@
-"""The README's table of a run's figures, written from the run itself, never typed.
+"""The README's table of a run's figures, and one of its model cards, written from the run itself,
+never typed.
 
     python -m medlab.readme                  # runs/tiny/summary.json into README.md
     python -m medlab.readme --profile t4     # a learner's t4 run, printed
@@ -8,7 +9,8 @@
 recorded through `run.record`, with the run's commit, machine and date). This module turns it
 into one markdown table, a row a notebook, and writes it into the README between two marker
 lines, so the figures a reader sees are those of one named run. Each row's text is made by
-`HEADLINES`: a function of the notebook's own metrics.
+`HEADLINES`: a function of the notebook's own metrics. Between two more markers goes the model
+card notebook 08 wrote for `SHOWN_CARD` (`medlab.cards`).
 
 Introduced with the README; tests/test_readme.py checks that every figure follows its metric.
 """
@@ -24,6 +26,9 @@ from medlab.report import interval
 
 BEGIN = "<!-- figures of a run: written by `python -m medlab.readme`, not by hand -->"
 END = "<!-- end of the figures of a run -->"
+CARD_BEGIN = "<!-- a model card of a run: written by `python -m medlab.readme`, not by hand -->"
+CARD_END = "<!-- end of the model card -->"
+SHOWN_CARD = "grpo_triage_bonus"  # the adapter whose card the README shows: it has every section
 
 
 def _f(x: float) -> str:
@@ -126,13 +131,38 @@ def figures_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def with_figures(readme: str, table: str) -> str:
-    """`readme` with the text between `BEGIN` and `END` replaced by `table`."""
-    if BEGIN not in readme or END not in readme:
-        raise ValueError(f"the README has no place for the figures: add the lines {BEGIN!r} and {END!r}")
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{table}\n{END}{tail}"
+def with_figures(readme: str, table: str, begin: str = BEGIN, end: str = END) -> str:
+    """`readme` with the text between `begin` and `end` replaced by `table`."""
+    if begin not in readme or end not in readme:
+        raise ValueError(f"the README has no place for the figures: add the lines {begin!r} and {end!r}")
+    head, rest = readme.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{table}\n{end}{tail}"
+
+
+def card_block(card: str, name: str) -> str:
+    """A model card (`medlab.cards`, its file's text) folded into the README: the metadata as YAML,
+    the sections two levels down, without the figure (it lives beside the card, not in the README).
+
+    >>> print(card_block("---\\nlicense: mit\\n---\\n\\n# x\\n\\n## Use\\n\\n![curves](c.png)\\nok", "x"))
+    <details><summary>The model card of <code>x</code>, as notebook 08 wrote it</summary>
+    <BLANKLINE>
+    ```yaml
+    license: mit
+    ```
+    <BLANKLINE>
+    ### x
+    <BLANKLINE>
+    #### Use
+    <BLANKLINE>
+    ok
+    </details>
+    """
+    _, metadata, body = card.split("---\n", 2)
+    lines = [("##" + line if line.startswith("#") else line) for line in body.strip().splitlines()
+             if not line.startswith("![")]
+    return "\n".join([f"<details><summary>The model card of <code>{name}</code>, as notebook 08 wrote it</summary>",
+                      "", "```yaml", metadata.strip(), "```", "", *lines, "</details>"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         print(table)
         return 0
     readme = Path(course_root()) / "README.md"
-    readme.write_text(with_figures(readme.read_text(encoding="utf-8"), table), encoding="utf-8")
+    text = with_figures(readme.read_text(encoding="utf-8"), table)
+    card = runs_dir(args.profile) / "adapters" / SHOWN_CARD / "README.md"
+    text = with_figures(text, card_block(card.read_text(encoding="utf-8"), SHOWN_CARD), CARD_BEGIN, CARD_END)
+    readme.write_text(text, encoding="utf-8")
     print(f"README.md: the figures of the run of commit {summary.get('commit', 'unknown')}")
     return 0
 

@@ -527,6 +527,19 @@ def run_sft(model, tokenizer, conversations: list[list[dict]], profile: Profile,
     return trainer.model, monitor.log
 
 
+CARD_SETTINGS = ("learning_rate", "lr_scheduler_type", "warmup_steps", "num_train_epochs", "max_steps",
+                 "per_device_train_batch_size", "gradient_accumulation_steps", "max_length", "num_generations",
+                 "max_completion_length", "temperature", "beta", "loss_type", "scale_rewards", "reward_weights",
+                 "optim", "fp16", "bf16", "gradient_checkpointing", "seed")
+"""The settings of a trainer's run that an adapter's model card lists (`medlab.cards`)."""
+
+
+def training_settings(args) -> dict:
+    """Those of `CARD_SETTINGS` that a trainer's `args` (SFTConfig, GRPOConfig) has, as trained."""
+    settings = args.to_dict()
+    return {name: settings[name] for name in CARD_SETTINGS if name in settings}
+
+
 def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> Path | None:
     """`save_adapter` for a trainer's model, however many processes trained it.
 
@@ -539,7 +552,7 @@ def save_trained_adapter(trainer, profile: Profile, info: AdapterInfo) -> Path |
     if steps < 1:  # an adapter saved now would be the start, labelled as trained
         raise ValueError(f"{info.name}: no optimiser step was taken, so there is nothing to save: check the "
                          "recipe's steps (max_steps, --max-steps) and that there were rows to train on")
-    info = replace(info, steps=steps)
+    info = replace(info, steps=steps, training=training_settings(trainer.args))
     accelerator = trainer.accelerator
     sharded = accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP)
     state_dict = accelerator.get_state_dict(trainer.model_wrapped) if sharded else None

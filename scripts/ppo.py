@@ -22,7 +22,7 @@ from medlab.adapters import adapter_digest, save_adapter, saved_adapter
 from medlab.data import sources
 from medlab.evaluation import base_model
 from medlab.models import load_model_and_tokenizer
-from medlab.ppo import ValueHead, load_policy_and_reference, train_ppo
+from medlab.ppo import ValueHead, card_settings, load_policy_and_reference, train_ppo
 from medlab.rewards import mcq_columns, reward_functions
 from medlab.training import checkpoint_dir, log_path, prepare_base
 
@@ -61,7 +61,8 @@ def main() -> None:
     log = train_ppo(model, value_head, tokenizer, conversations, columns, reward, config, steps,
                     log_path(profile, RUN.name), checkpoint_dir(profile, RUN.name, config), seed=args.seed,
                     start=adapter_digest(sft))
-    info = course.adapter_info(RUN.name, profile, smoke_steps=args.max_steps, steps=len(log["step"]))
+    info = course.adapter_info(RUN.name, profile, smoke_steps=args.max_steps, steps=len(log["step"]),
+                               training=card_settings(config, args.seed))
     print("adapter saved to", save_adapter(model, profile, info, adapter_name="policy"))
 
 

@@ -84,6 +84,11 @@ def test_training_lowers_the_loss(course, small_model):
                      AdapterInfo("loss_test", "pocket", ("medqa",), "test", "sft"))
     assert log["loss"][-1] < 0.7 * log["loss"][0]
     assert log["tokens_per_second"][-1] > 0
+    # what the adapter's model card lists of its run (medlab.cards), recorded as it trained
+    saved = json.loads((runs_dir("tiny") / "adapters" / "loss_test" / "medlab_adapter.json").read_text())
+    assert saved["training"]["learning_rate"] == 1e-2 and saved["training"]["num_train_epochs"] == 6
+    assert saved["training"]["per_device_train_batch_size"] == 8 and saved["training"]["seed"] == 0
+    assert saved["quantization"] == "none" and "cores" in saved["hardware"]
 
 
 def test_a_step_cap_bounds_the_run(course, small_model):

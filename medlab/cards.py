@@ -1,0 +1,418 @@
+"""Model cards for the course's adapters and GGUF files, written from what each run recorded.
+
+Each system the course reproduces reached its users as an adapter with a model card: the base
+model, the method, the training settings, the reward design, the training and evaluation
+results, how to load it, its limits, and the data it came from. A learner who trains an
+adapter here can publish it the same way (`medlab.publish`), and every figure in its card is
+read from the run's own files, never typed:
+
+- the adapter folder: `medlab_adapter.json` (what trained it, on what, for how many steps, with
+  which settings) and `adapter_config.json` (PEFT's LoRA settings);
+- the training log (`runs/<profile>/logs/<adapter>.json`), drawn as `training_curves.png`;
+- 08's evaluations (`runs/<profile>/eval/<adapter>__<task>.json`, with 95% intervals);
+- for a GGUF file, 09's export metrics (`runs/<profile>/metrics/09_export_chat.json`).
+
+The Hub reads the YAML metadata (`ModelCardData`: base model, licence, tags, datasets and a
+`model-index` of the evaluation results); `huggingface_hub` writes it. Written by notebook 08
+for every adapter and by 09 for the GGUF files it exports.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from medlab.adapters import META, AdapterInfo
+from medlab.course import BY_NAME, CourseRun
+from medlab.profiles import Profile
+from medlab.runlog import runs_dir
+
+CARD = "README.md"  # where the Hub looks for a repository's card
+CURVES = "training_curves.png"
+NOT_FOR_CLINICAL_USE = ("**Not for clinical use.** Trained in a teaching course to show how fine-tuning works; "
+                        "it is not a medical device, and its answers must not guide the care of a patient.")
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A dataset a course task reads: how the card names and cites it."""
+
+    name: str
+    hub_id: str | None  # where learners load it from, if the Hub has it
+    citation: str
+    credentialed: bool = False  # under PhysioNet's data use agreement: never shared
+
+
+DATA = {
+    "medqa": DataSource("MedQA (USMLE, 4 options)", "GBaker/MedQA-USMLE-4-options",
+                        "Jin et al., What Disease Does This Patient Have? A Large-Scale Open Domain Question "
+                        "Answering Dataset from Medical Exams. Applied Sciences 11(14):6421, 2021."),
+    "medmcqa": DataSource("MedMCQA", "openlifescienceai/medmcqa",
+                          "Pal et al., MedMCQA: A Large-scale Multi-Subject Multi-Choice Dataset for Medical "
+                          "domain Question Answering. CHIL 2022, PMLR 174."),
+    "reasoning": DataSource("DiReCT (MIMIC-IV-Ext-DiReCT)", None,
+                            "Wang et al., DiReCT: Diagnostic Reasoning for Clinical Notes via Large Language "
+                            "Models. NeurIPS 2024 Datasets and Benchmarks (arXiv 2408.01933); PhysioNet.",
+                            credentialed=True),
+    "triage": DataSource("MIETIC (MIMIC-IV-Ext Triage Instruction Corpus)", None,
+                         "MIMIC-IV-Ext Triage Instruction Corpus, PhysioNet; levels by the Emergency Severity "
+                         "Index, version 4 (Gilboy et al., ESI Implementation Handbook, AHRQ).", credentialed=True),
+    "imaging": DataSource("an imaging appropriateness table (variant, procedure, category)", None,
+                          "Categories as the ACR Appropriateness Criteria define them (American College of "
+                          "Radiology); the course's own scenario table, written for it, not ACR's text."),
+}
+"""The data behind each task. On `tiny` (and wherever a task's data is the course's own) the card
+says so: the course's synthetic files in these datasets' formats trained the adapter."""
+
+def source_of(task: str) -> DataSource:
+    """The data of an evaluation task (`imaging_citations` asks the imaging pairs with evidence).
+
+    >>> source_of("imaging_citations").name == DATA["imaging"].name, source_of("medmcqa").hub_id
+    (True, 'openlifescienceai/medmcqa')
+    """
+    return DATA[task.split("_")[0]]
+
+
+CREDENTIALED_NAMES = {"DiReCT": "reasoning", "MIETIC": "triage"}  # profiles.credentialed_data's names
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a run recorded about one adapter, read from its files."""
+
+    info: AdapterInfo
+    lora: dict  # adapter_config.json
+    credentialed: list[str]  # credentialed datasets it was trained on
+    log: dict  # the training log, {} when none was kept
+    results: list[dict]  # 08's evaluations of it, one per task (and thinking mode)
+    profile: str  # the profile whose run folder holds it
+
+
+def recorded(folder: Path, profile: Profile) -> Recorded:
+    """The recorded facts of the adapter in `folder` (a folder of `runs/<profile>/adapters/`)."""
+    meta = json.loads((folder / META).read_text())
+    credentialed = meta.pop("credentialed_data", [])
+    info = AdapterInfo(**{**meta, "tasks": tuple(meta["tasks"]), "path": str(folder)})
+    log_file = runs_dir(profile.name) / "logs" / f"{info.name}.json"
+    log = json.loads(log_file.read_text()) if log_file.exists() else {}
+    evals = sorted((runs_dir(profile.name) / "eval").glob(f"{info.name}__*.json"))
+    return Recorded(info, json.loads((folder / "adapter_config.json").read_text()), credentialed, log,
+                    [json.loads(path.read_text()) for path in evals], profile.name)
+
+
+# ---- the metadata the Hub reads ----------------------------------------------------------------
+
+def on_the_hub(model_id: str) -> bool:
+    """Whether `model_id` names a Hub repository ("meta-llama/Llama-3.2-3B-Instruct"), not a
+    folder or the course's pocket model.
+
+    >>> on_the_hub("meta-llama/Llama-3.2-3B-Instruct"), on_the_hub("pocket"), on_the_hub("/tmp/model")
+    (True, False, False)
+    """
+    return model_id.count("/") == 1 and not model_id.startswith((".", "/", "~"))
+
+
+def licence(base_model: str) -> str:
+    """The licence an adapter of `base_model` is published under: its base's (Meta's community
+    licences for Llama 3.x), or the course's MIT for the pocket model."""
+    for version in ("3.1", "3.2"):
+        if f"Llama-{version}" in base_model:
+            return f"llama{version}"
+    return "mit" if base_model == "pocket" else "other"
+
+
+def course_run_of(info: AdapterInfo) -> CourseRun | None:
+    """The course's run of an adapter (an exercise's copy, `sft_mcq.low_lr`, is its run's); None
+    for an adapter the course does not declare (a learner's own)."""
+    return BY_NAME.get(info.name.split(".")[0])
+
+
+def trained_on(record: Recorded, profile: Profile) -> list[str]:
+    """The tasks whose data trained the adapter: its course run's task, else the tasks it is for."""
+    run = course_run_of(record.info)
+    return [run.task] if run else [task.split("_")[0] for task in record.info.tasks]
+
+
+def data_of(task: str, record: Recorded, profile: Profile) -> str:
+    """How the card names the data of `task`: the learner's credentialed copy, the Hub's
+    dataset, or the course's own synthetic files in that dataset's format."""
+    source = source_of(task)
+    if any(CREDENTIALED_NAMES.get(name) == task for name in record.credentialed):
+        return f"{source.name}: the learner's own copy (credentialed, not shared)"
+    if source.hub_id and profile.data_source == "hub":
+        return f"{source.name} (`{source.hub_id}`)"
+    return f"the course's synthetic {task} data, in the format of {source.name}"
+
+
+def model_index(record: Recorded, profile: Profile) -> list:
+    """The evaluation results as the Hub's `model-index` reads them: one entry per metric of each
+    evaluation, its value (the interval is in the card's text)."""
+    from huggingface_hub import EvalResult
+
+    entries = []
+    for result in record.results:
+        source = source_of(result["task"])
+        hub_id = source.hub_id if profile.data_source == "hub" else None  # else the course's own copy
+        mode = " (thinking off)" if result["extras"].get("enable_thinking") is False else ""
+        for metric, (value, _, _) in result["metrics"].items():
+            entries.append(EvalResult(
+                task_type="text-generation", dataset_type=hub_id or f"medlab/{result['task']}",
+                dataset_name=f"{result['task']}{mode}", metric_type=metric, metric_value=round(value, 4),
+                metric_name=f"{metric}{mode}"))
+    return entries
+
+
+def card_data(record: Recorded, profile: Profile):
+    """The card's YAML metadata (`huggingface_hub.ModelCardData`)."""
+    from huggingface_hub import ModelCardData
+
+    info = record.info
+    hub_data = [source_of(task).hub_id for task in trained_on(record, profile)
+                if source_of(task).hub_id and profile.data_source == "hub"]
+    return ModelCardData(
+        model_name=info.name, library_name="peft", pipeline_tag="text-generation", license=licence(info.base_model),
+        base_model=info.base_model if on_the_hub(info.base_model) else None, datasets=hub_data or None,
+        tags=["medlab", "lora", info.method, *trained_on(record, profile), "medical", "not-for-clinical-use"],
+        eval_results=model_index(record, profile) or None)
+
+
+# ---- the card's sections, in the order of the reproduced systems' cards -------------------------
+
+def summary(record: Recorded, profile: Profile) -> str:
+    info, run = record.info, course_run_of(record.info)
+    systems = "; ".join(run.reproduces) if run and run.reproduces else "no published system (the course's own run)"
+    start = f", continuing from the `{run.start}` adapter" if run and run.start else ""
+    return "\n".join([
+        f"# {info.name}",
+        "",
+        f"A LoRA adapter for `{info.base_model}`, trained by {info.method.upper()} on "
+        f"{', '.join(data_of(task, record, profile) for task in trained_on(record, profile))}{start}, "
+        f"in the medlab course's notebook `{info.notebook}` on the `{profile.name}` profile. "
+        f"It reproduces: {systems}.",
+        "",
+        f"Intended use: learning how fine-tuning for clinical reasoning works, and comparing it with the "
+        f"published system it reproduces. Tasks it is evaluated on: {', '.join(info.tasks)}.",
+        "",
+        NOT_FOR_CLINICAL_USE,
+    ])
+
+
+def settings_table(record: Recorded) -> str:
+    """LoRA's settings, the trainer's (as recorded when it saved the adapter), and the machine."""
+    lora = record.lora
+    rows = [("base model", f"`{record.info.base_model}`"), ("method", record.info.method.upper()),
+            ("LoRA rank / alpha / dropout", f"{lora.get('r')} / {lora.get('lora_alpha')} / {lora.get('lora_dropout')}"),
+            ("LoRA target modules", ", ".join(sorted(lora.get("target_modules") or []))),
+            *((name.replace("_", " "), value) for name, value in record.info.training.items()),
+            ("quantization while training", record.info.quantization or "not recorded"),
+            ("hardware", record.info.hardware or "not recorded")]
+    if not record.info.training:
+        rows.append(("trainer settings", "not recorded (saved before adapters kept them)"))
+    return table(("setting", "value"), rows)
+
+
+def reward_design(record: Recorded) -> str:
+    """Each reward of an RL run, its weight and what it pays; the triage rules' table."""
+    from medlab import rewards
+
+    run = course_run_of(record.info)
+    if record.info.method == "sft":
+        return "Supervised: the loss is the gold reply's cross-entropy, on the reply's tokens only."
+    if run is None:
+        return f"Not declared: `{record.info.name}` is not one of the course's runs (`medlab.course.RUNS`)."
+    weights = run.weights or (1.0,) * len(run.rewards)
+    rows = [(name, weight, first_paragraph(rewards.REWARDS.get(name) or rewards.make_judge_reward))
+            for name, weight in zip(run.rewards, weights, strict=True)]
+    text = table(("reward", "weight", "what it pays"), rows)
+    if "triage" in run.rewards:
+        text += "\n\n" + rule_table()
+    return text
+
+
+def first_paragraph(function) -> str:
+    """The first paragraph of `function`'s docstring, on one line."""
+    import inspect
+
+    return " ".join(inspect.getdoc(function).split("\n\n")[0].split())
+
+
+def rule_table() -> str:
+    """The triage rules `rewards.rule_adjustment` pays for, with what triggers each."""
+    from medlab import rewards
+
+    bonus = rewards.RULE_BONUS
+    life_saving, open_injury = rewards.LIFE_SAVING_TEXT.pattern, rewards.OPEN_INJURY_TEXT.pattern
+    return table(("rule", "triggered by (in the case text)", "paid when followed, else"), [
+        (rewards.LIFE_SAVING_RULE, f"`{life_saving}`, not negated", f"+{bonus} for ESI 1, -{bonus}"),
+        (rewards.OPEN_INJURY_RULE, f"`{open_injury}`, not negated", f"+{bonus} for ESI 1-2, -{bonus}"),
+        (rewards.SEVERE_PAIN_RULE, "pain of 7/10 or more, gold ESI 2", f"0 for ESI 1-2, -{bonus}")])
+
+
+def training_results(record: Recorded, curves: str | None) -> str:
+    log, info = record.log, record.info
+    machine = info.hardware or "a machine not recorded"
+    lines = [f"{info.steps} optimiser steps in {info.train_seconds:.0f} s on {machine}."]
+    for key in ("loss", "reward"):
+        if log.get(key):
+            lines.append(f"{key}: {log[key][0]:.3f} at the first step, {log[key][-1]:.3f} at the last.")
+    if curves:
+        lines.append(f"\n![training curves]({curves})")
+    return "\n".join(lines)
+
+
+def evaluation(record: Recorded) -> str:
+    """Every evaluation of the adapter: each metric with its 95% interval, and the majority policy's
+    value beside it (the score of answering the most common gold label to everything)."""
+    if not record.results:
+        return "No evaluation was recorded: run notebook 08."
+    parts = []
+    for result in record.results:
+        mode = ", thinking off" if result["extras"].get("enable_thinking") is False else ""
+        majority = result["extras"].get("majority") or {}
+        rows = [(metric, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]",
+                 f"{majority[metric]:.3f}" if metric in majority else "")
+                for metric, (value, low, high) in result["metrics"].items()]
+        parts.append(f"**{result['task']}{mode}** ({result['extras'].get('n', '?')} held-out cases)\n\n"
+                     + table(("metric", "value", "95% interval", "majority policy"), rows))
+    return "\n\n".join(parts)
+
+
+def limitations(record: Recorded) -> str:
+    """What the run's own numbers say the adapter cannot be trusted with."""
+    base = "the pocket model" if record.info.base_model == "pocket" else f"`{record.info.base_model}`"
+    lines = [f"- Trained on {base}, in a course: what it learned is the task's format and patterns, "
+             "shown on a few held-out cases, not medical knowledge that anyone has checked."]
+    for result in record.results:
+        label = result["task"] + (" (thinking off)" if result["extras"].get("enable_thinking") is False else "")
+        metrics, n = result["metrics"], result["extras"].get("n")
+        if n:
+            lines.append(f"- {label}: {n} held-out cases, so every interval is wide.")
+        if "critical_under_triage" in metrics:
+            value, _, high = metrics["critical_under_triage"]
+            lines.append(f"- {label}: sends {value:.0%} of ESI 1-2 patients to wait (up to {high:.0%} within the "
+                         "95% interval), the triage error that harms.")
+        if result["extras"].get("labels_predicted", 2) < 2:
+            lines.append(f"- {label}: gives one answer to every case; its scores come from that alone.")
+    return "\n".join(lines)
+
+
+def usage(record: Recorded, repo_id: str | None) -> str:
+    """Code that loads the adapter: with PEFT onto its base from the Hub, or, for the course's
+    pocket model (not on the Hub), with medlab."""
+    info = record.info
+    if on_the_hub(info.base_model):
+        code = ["from peft import AutoPeftModelForCausalLM", "from transformers import AutoTokenizer", "",
+                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id or info.path}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{info.base_model}")']
+    else:
+        code = ["from medlab.adapters import load_with_adapter, saved_adapter",
+                "from medlab.profiles import load_profile", "",
+                f'profile = load_profile("{record.profile}")',
+                f'model, tokenizer = load_with_adapter(saved_adapter(profile, "{info.name}"), profile)']
+    return "\n".join(["```python", *code, "```"])
+
+
+def citations(record: Recorded, profile: Profile) -> str:
+    sources = dict.fromkeys(source_of(task) for task in [*trained_on(record, profile),
+                                                          *(result["task"] for result in record.results)])
+    return "\n".join(f"- {source.name}: {source.citation}" for source in sources)
+
+
+def table(header: tuple, rows) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    cells = [[str(cell).replace("|", "\\|") for cell in row] for row in rows]  # a | would end the cell
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+# ---- whole cards ---------------------------------------------------------------------------------
+
+def adapter_card(folder: Path, profile: Profile, repo_id: str | None = None):
+    """The model card (`huggingface_hub.ModelCard`) of the adapter in `folder`, from what its run
+    recorded; the training curve is drawn into the folder beside it."""
+    from huggingface_hub import ModelCard
+
+    record = recorded(Path(folder), profile)
+    curves = draw_curves(record, Path(folder))
+    body = "\n\n".join([
+        summary(record, profile),
+        "## Training configuration\n\n" + settings_table(record),
+        "## Reward design\n\n" + reward_design(record),
+        "## Training results\n\n" + training_results(record, curves),
+        "## Evaluation\n\n" + evaluation(record),
+        "## How to use it\n\n" + usage(record, repo_id),
+        "## Limitations\n\n" + limitations(record),
+        "## Data and citations\n\n" + citations(record, profile),
+    ])
+    return ModelCard(f"---\n{card_data(record, profile).to_yaml()}\n---\n\n{body}\n")
+
+
+def draw_curves(record: Recorded, folder: Path) -> str | None:
+    """The training log's loss and reward, drawn as `training_curves.png` in `folder`; its name, or
+    None without a log."""
+    import matplotlib.pyplot as plt
+
+    from medlab.plots import training_curves
+
+    keys = tuple(key for key in ("loss", "reward") if record.log.get(key))
+    if not keys:
+        return None
+    fig = training_curves({record.info.name: record.log}, keys=keys)
+    fig.savefig(folder / CURVES, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return CURVES
+
+
+def write_cards(profile: Profile) -> list[Path]:
+    """A card (`README.md`, in place of PEFT's empty template) for every adapter of the profile's run."""
+    written = []
+    for meta in sorted((runs_dir(profile.name) / "adapters").glob(f"*/{META}")):
+        adapter_card(meta.parent, profile).save(meta.parent / CARD)
+        written.append(meta.parent / CARD)
+    return written
+
+
+# ---- GGUF files ----------------------------------------------------------------------------------
+
+def gguf_usage(file: str, context: int) -> str:
+    """Python that answers one question with the GGUF file `file` through llama-cpp-python."""
+    return "\n".join([
+        "from llama_cpp import Llama",
+        "",
+        f'llm = Llama(model_path="{file}", n_ctx={context}, verbose=False)  # 0 would mean the trained context',
+        'question = [{"role": "user", "content": "Which findings make chest pain an emergency?"}]',
+        'reply = llm.create_chat_completion(messages=question, max_tokens=64)',
+        'print(reply["choices"][0]["message"]["content"])',
+    ])
+
+
+def gguf_card(export_dir: Path, adapter: str, profile: Profile):
+    """The model card of the GGUF files 09 exported from `adapter` into `export_dir`: what each file
+    is, how closely each answered as the transformers model did (09's recorded parity), and how to
+    run one."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from medlab.export import DEFAULT_CONTEXT
+
+    info = recorded(runs_dir(profile.name) / "adapters" / adapter, profile).info
+    parity = json.loads((runs_dir(profile.name) / "metrics" / "09_export_chat.json").read_text())["metrics"]["parity"]
+    kept = sorted(path.name for path in Path(export_dir).glob("*.gguf"))
+    columns = next(iter(parity.values())).keys()
+    data = ModelCardData(model_name=f"{adapter}-gguf", license=licence(info.base_model),
+                         base_model=info.base_model if on_the_hub(info.base_model) else None,
+                         tags=["medlab", "gguf", "llama.cpp", info.method, "medical", "not-for-clinical-use"])
+    body = "\n\n".join([
+        f"# {adapter}, as GGUF files",
+        f"The `{adapter}` adapter merged into `{info.base_model}` and converted with llama.cpp for CPUs and "
+        f"small GPUs (notebook 09 of the medlab course, `{profile.name}` profile). Files here: "
+        f"{', '.join(f'`{name}`' for name in kept)}.",
+        NOT_FOR_CLINICAL_USE,
+        "## How it was made smaller\n\nf16 keeps the merged weights; q8_0 stores 8 bits per weight and q4_0 4 "
+        "(both in blocks of 32 with a scale each). Each file answered the same held-out questions as the "
+        "transformers model:\n\n" + table(("model", *columns), [(name, *row.values()) for name, row in parity.items()]),
+        "## How to use it\n\n```python\n" + gguf_usage(kept[0] if kept else f"{adapter}-q4_0.gguf", DEFAULT_CONTEXT)
+        + "\n```\n\nor chat in a terminal: `medlab-chat --model " + (kept[0] if kept else "FILE.gguf") + "`",
+        "## The adapter it came from\n\nSee the adapter's own card for its training and evaluation.",
+    ])
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")

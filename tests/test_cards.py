@@ -1,0 +1,150 @@
+"""Model cards and the publish folder (medlab.cards, medlab.publish), from a run's recorded files.
+
+The files are written here as a course run writes them (the adapter folder with PEFT's config and
+medlab's description, the training log, 08's evaluations), so each test can change one recorded
+fact and see what the card and the publish command make of it. The upload itself needs the Hub:
+it is `publish.push`, two library calls, and is not run here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from medlab import cards, publish
+from medlab.profiles import load_profile
+from medlab.runlog import runs_dir
+
+TRIAGE = {"exact": [0.5833, 0.4222, 0.7286], "adjacent": [0.8611, 0.7132, 0.9392],
+          "critical_under_triage": [0.04, 0.0071, 0.1954], "kappa": [0.6104, 0.4012, 0.7788]}
+
+
+def record_run(name: str = "grpo_triage_bonus", base: str = "meta-llama/Llama-3.2-3B-Instruct", smoke_steps=0,
+               credentialed=(), metrics: dict | None = None, evaluated: bool = True) -> Path:
+    """An adapter of the tiny run folder as a course run leaves it; returns its folder."""
+    import torch
+    from safetensors.torch import save_file
+
+    runs = runs_dir("tiny")
+    folder = runs / "adapters" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({"base_model.model.layers.0.self_attn.q_proj.lora_A.weight": torch.zeros(2, 4)},
+              folder / "adapter_model.safetensors")
+    (folder / "adapter_config.json").write_text(json.dumps({
+        "base_model_name_or_path": "/home/someone/.cache/models/llama", "r": 32, "lora_alpha": 32,
+        "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "peft_type": "LORA"}))
+    (folder / "medlab_adapter.json").write_text(json.dumps({
+        "name": name, "base_model": base, "tasks": ["triage"], "notebook": "07_grpo_triage", "method": "grpo",
+        "path": "", "smoke_steps": smoke_steps, "run_key": "abc", "train_seconds": 812.4, "steps": 75,
+        "training": {"learning_rate": 1e-05, "num_generations": 4, "beta": 0.0, "seed": 0},
+        "hardware": "Tesla T4", "quantization": "4-bit NF4 (bitsandbytes), double quantization",
+        "credentialed_data": list(credentialed)}))
+    (runs / "logs").mkdir(parents=True, exist_ok=True)
+    (runs / "logs" / f"{name}.json").write_text(json.dumps({"step": [1, 2, 3], "loss": [0.01, 0.0, -0.01],
+                                                             "reward": [0.31, 0.52, 0.74]}))
+    if evaluated:
+        (runs / "eval").mkdir(parents=True, exist_ok=True)
+        for mode, thinking in (("", True), ("__nothink", False)):
+            (runs / "eval" / f"{name}__triage{mode}.json").write_text(json.dumps({
+                "model": name, "task": "triage", "metrics": metrics or TRIAGE,
+                "extras": {"n": 36, "enable_thinking": thinking, "majority": {"exact": 0.3889, "kappa": 0.0},
+                           "labels_predicted": 5}, "examples": []}))
+    return folder
+
+
+def card_of(folder: Path):
+    from huggingface_hub import ModelCard
+
+    path = folder / "card.md"
+    cards.adapter_card(folder, load_profile("tiny")).save(path)
+    return ModelCard.load(path)
+
+
+def test_a_runs_card_parses_back_and_its_model_index_holds_the_recorded_metrics(scratch_course):
+    folder = record_run()
+    card = card_of(folder)
+    assert card.data.library_name == "peft" and card.data.base_model == "meta-llama/Llama-3.2-3B-Instruct"
+    assert card.data.license == "llama3.2" and "grpo" in card.data.tags
+    index = {(r.metric_name, r.metric_value) for r in card.data.eval_results}
+    for metric, (value, _, _) in TRIAGE.items():
+        assert (metric, value) in index and (f"{metric} (thinking off)", value) in index
+    for section in ("## Training configuration", "## Reward design", "## Training results", "## Evaluation",
+                    "## How to use it", "## Limitations", "## Data and citations"):
+        assert section in card.text
+    assert "Not for clinical use" in card.text and "Tesla T4" in card.text and "812 s" in card.text
+    assert "0.310 at the first step, 0.740 at the last" in card.text  # the log's reward
+    assert "intubat\\|chest tube\\|central line" in card.text  # the rule table, its | escaped in the cell
+    assert (folder / cards.CURVES).exists()  # the log drawn beside the card
+
+
+def test_every_figure_comes_from_the_recorded_metrics(scratch_course):
+    before = card_of(record_run()).text
+    changed = {**TRIAGE, "critical_under_triage": [0.25, 0.12, 0.44]}
+    after = card_of(record_run(metrics=changed)).text
+    assert "| critical_under_triage | 0.040 | [0.007, 0.195] |" in before
+    assert "| critical_under_triage | 0.250 | [0.120, 0.440] |" in after
+    assert "sends 25% of ESI 1-2 patients to wait (up to 44%" in after and "25%" not in before
+
+
+def test_the_publish_folder_holds_what_an_upload_sends_and_names_the_base_as_the_hub_does(scratch_course):
+    record_run()
+    folder = publish.build_folder("grpo_triage_bonus", load_profile("tiny"), repo_id="someone/esi-grpo")
+    assert folder == runs_dir("tiny") / "publish" / "grpo_triage_bonus"
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "README.md", "adapter_config.json", "adapter_model.safetensors", "training_curves.png"]
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "meta-llama/Llama-3.2-3B-Instruct"  # no local folder
+    assert 'from_pretrained("someone/esi-grpo")' in (folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize("recorded, push, reason", [
+    (dict(smoke_steps=2), False, "trained for 2 steps only"),
+    (dict(credentialed=["MIETIC"]), False, "trained on MIETIC, credentialed data"),
+    (dict(evaluated=False), False, "has no evaluation: run notebook 08"),
+    (dict(base="pocket"), True, "base model 'pocket' is not on the Hub"),
+], ids=["smoke", "credentialed", "unevaluated", "pocket-push"])
+def test_publishing_is_refused_in_one_line_that_says_why(scratch_course, capsys, recorded, push, reason):
+    record_run(**recorded)
+    with pytest.raises(publish.NotPublishable, match=reason):
+        publish.build_folder("grpo_triage_bonus", load_profile("tiny"), push=push)
+    argv = ["grpo_triage_bonus", *(["--repo-id", "someone/x", "--push"] if push else [])]
+    assert publish.main(argv) == 2
+    said = capsys.readouterr().err.strip()
+    assert reason in said and "\n" not in said
+
+
+def test_a_model_evaluated_on_credentialed_data_is_refused(scratch_course):
+    record_run()
+    metrics = runs_dir("tiny") / "metrics"
+    metrics.mkdir(parents=True)
+    (metrics / "08_evaluation.json").write_text(json.dumps({"credentialed_data": ["MIETIC"], "metrics": {}}))
+    with pytest.raises(publish.NotPublishable, match="evaluated on MIETIC"):
+        publish.build_folder("grpo_triage_bonus", load_profile("tiny"))
+
+
+def test_a_gguf_cards_usage_code_answers_with_the_exported_file(small_ggufs):
+    code = cards.gguf_usage(str(small_ggufs["q8_0"]), context=256)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, "gguf usage", "exec"), {})
+    assert isinstance(printed.getvalue(), str) and printed.getvalue().endswith("\n")
+
+
+def test_the_gguf_card_reads_09s_recorded_parity(scratch_course, tmp_path):
+    record_run(name="ppo_mcq", base="meta-llama/Llama-3.1-8B-Instruct")
+    parity = {"transformers": {"file MB": 15316.5, "answers agree": 1.0, "accuracy": "0.620 [0.55, 0.69]"},
+              "GGUF q4_0": {"file MB": 4653.2, "answers agree": 0.87, "accuracy": "0.600 [0.53, 0.67]"}}
+    metrics = runs_dir("tiny") / "metrics"
+    metrics.mkdir(parents=True)
+    (metrics / "09_export_chat.json").write_text(json.dumps({"metrics": {"adapter": "ppo_mcq", "parity": parity}}))
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "ppo_mcq-q4_0.gguf").write_bytes(b"GGUF")
+    card = cards.gguf_card(export, "ppo_mcq", load_profile("tiny"))
+    assert "| GGUF q4_0 | 4653.2 | 0.87 | 0.600 [0.53, 0.67] |" in card.text
+    assert card.data.base_model == "meta-llama/Llama-3.1-8B-Instruct" and card.data.license == "llama3.1"
+    assert 'model_path="ppo_mcq-q4_0.gguf"' in card.text
