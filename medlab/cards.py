@@ -204,7 +204,8 @@ def settings_table(record: Recorded) -> str:
     rows = [("base model", f"`{record.info.base_model}`"), ("method", record.info.method.upper()),
             ("LoRA rank / alpha / dropout", f"{lora.get('r')} / {lora.get('lora_alpha')} / {lora.get('lora_dropout')}"),
             ("LoRA target modules", ", ".join(sorted(lora.get("target_modules") or []))),
-            *((name.replace("_", " "), value) for name, value in record.info.training.items()),
+            *((name.replace("_", " "), value) for name, value in record.info.training.items()
+              if not (name == "max_steps" and value <= 0)),  # -1: the epochs decide
             ("quantization while training", record.info.quantization or "not recorded"),
             ("hardware", record.info.hardware or "not recorded")]
     if not record.info.training:

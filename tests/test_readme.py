@@ -58,6 +58,17 @@ def test_the_readme_has_its_place_for_the_figures_and_they_name_their_run():
     assert "Profile `tiny`, seed 0, commit " in block and "| 09_export_chat |" in block
 
 
+def test_the_readme_shows_a_model_card_the_course_wrote():
+    """The card between the markers is 08's file for `readme.SHOWN_CARD`, copied by the command."""
+    text = README.read_text(encoding="utf-8")
+    assert text.count(readme.CARD_BEGIN) == 1 and text.count(readme.CARD_END) == 1
+    block = text.split(readme.CARD_BEGIN)[1].split(readme.CARD_END)[0]
+    assert "```yaml" in block and "library_name: peft" in block and "model-index:" in block
+    for section in ("Training configuration", "Reward design", "Training results", "Evaluation", "Limitations"):
+        assert f"#### {section}" in block
+    assert f"### {readme.SHOWN_CARD}" in block and "Not for clinical use" in block
+
+
 def test_only_a_passed_run_is_written_in(tmp_path, monkeypatch, summary, capsys):
     monkeypatch.setenv("MEDLAB_HOME", str(tmp_path))
     (tmp_path / "runs" / "tiny").mkdir(parents=True)
