@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # A CPU-only machine gets the CPU build of torch instead of several GB of CUDA packages.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: setup course lab test unit lint clean
+.PHONY: setup course site lab test unit lint clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml medlab/llama_build.py
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml medlab/llama_build.py
 
 course: setup
 	$(PY) -m medlab.runner --profile $(PROFILE)
+
+# The course as a website from the run's executed notebooks: runs/$(PROFILE)/site/index.html.
+site: setup
+	$(PY) -m medlab.site --profile $(PROFILE)
 
 # JupyterLab on the notebooks, with the course's environment as the kernel "Python 3 (medlab)".
 lab: setup
@@ -35,5 +39,7 @@ unit: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Runs and the figures they wrote; the few figures committed under figures/tiny/ stay.
 clean:
-	rm -rf runs figures/tiny
+	rm -rf runs
+	git clean -fqX figures 2>/dev/null || rm -rf figures/tiny

@@ -64,14 +64,21 @@ def save_adapter(model, profile: Profile, info: AdapterInfo, adapter_name: str =
         shutil.rmtree(folder, ignore_errors=True)  # nothing left from an earlier save of this name
         shutil.copytree(saved, folder)
     write_json(folder / META, {**asdict(info), "path": "", "smoke_steps": info.smoke_steps or profile.smoke_steps,
-                               "hardware": info.hardware or hardware(), "quantization": quantization(profile),
+                               "hardware": info.hardware or hardware(profile), "quantization": quantization(profile),
                                "credentialed_data": credentialed_data(profile)})  # trained on data under a DUA
     return folder
 
 
 def quantization(profile: Profile) -> str:
-    """How `profile` loads a base model to train on it, in a model card's words."""
-    return "4-bit NF4 (bitsandbytes), double quantization" if profile.load_in_4bit else "none"
+    """How `profile` loads a base model to train on it, in a model card's words, read from the
+    bitsandbytes settings `models.quantization_config` gives the model."""
+    if not profile.load_in_4bit:
+        return "none"
+    from medlab.models import quantization_config
+
+    config = quantization_config(profile)
+    double = ", double quantization" if config.bnb_4bit_use_double_quant else ""
+    return f"4-bit {config.bnb_4bit_quant_type.upper()} (bitsandbytes){double}"
 
 
 def adapter_digest(info: AdapterInfo) -> str:
@@ -85,12 +92,21 @@ def find_adapters(profile: Profile) -> list[AdapterInfo]:
     """Every saved adapter of this profile, in name order."""
     found = []
     for meta in sorted(adapters_dir(profile).glob(f"*/{META}")):
-        data = json.loads(meta.read_text())
-        data.pop("credentialed_data", None)  # a mark on the folder, not a field of the description
-        data["tasks"] = tuple(data["tasks"])
-        data["path"] = str(meta.parent)
-        found.append(AdapterInfo(**data))
+        found.append(read_adapter(meta.parent))
     return found
+
+
+def read_adapter(folder: Path) -> AdapterInfo:
+    """The description saved in an adapter's `folder`, with the folder as its path."""
+    data = json.loads((Path(folder) / META).read_text())
+    data.pop("credentialed_data", None)  # a mark on the folder, not a field of the description
+    return AdapterInfo(**{**data, "tasks": tuple(data["tasks"]), "path": str(folder)})
+
+
+def credentialed_training_data(folder: Path) -> list[str]:
+    """The credentialed datasets (DiReCT, MIETIC) the profile named when the adapter in `folder`
+    was saved (`save_adapter` marks the folder with them)."""
+    return json.loads((Path(folder) / META).read_text()).get("credentialed_data", [])
 
 
 def require_adapters(profile: Profile, expected=None) -> None:

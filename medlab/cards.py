@@ -23,9 +23,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from medlab.adapters import META, AdapterInfo
+from medlab.adapters import META, AdapterInfo, adapters_dir, credentialed_training_data, read_adapter
 from medlab.course import BY_NAME, CourseRun
-from medlab.profiles import Profile
+from medlab.data.load.mcq import MEDMCQA_HUB_ID, MEDQA_HUB_ID
+from medlab.data.sources import PRIVATE_TASKS
+from medlab.profiles import CREDENTIALED, Profile
 from medlab.runlog import runs_dir
 
 CARD = "README.md"  # where the Hub looks for a repository's card
@@ -45,10 +47,10 @@ class DataSource:
 
 
 DATA = {
-    "medqa": DataSource("MedQA (USMLE, 4 options)", "GBaker/MedQA-USMLE-4-options",
+    "medqa": DataSource("MedQA (USMLE, 4 options)", MEDQA_HUB_ID,
                         "Jin et al., What Disease Does This Patient Have? A Large-Scale Open Domain Question "
                         "Answering Dataset from Medical Exams. Applied Sciences 11(14):6421, 2021."),
-    "medmcqa": DataSource("MedMCQA", "openlifescienceai/medmcqa",
+    "medmcqa": DataSource("MedMCQA", MEDMCQA_HUB_ID,
                           "Pal et al., MedMCQA: A Large-scale Multi-Subject Multi-Choice Dataset for Medical "
                           "domain Question Answering. CHIL 2022, PMLR 174."),
     "reasoning": DataSource("DiReCT (MIMIC-IV-Ext-DiReCT)", None,
@@ -65,6 +67,7 @@ DATA = {
 """The data behind each task. On `tiny` (and wherever a task's data is the course's own) the card
 says so: the course's synthetic files in these datasets' formats trained the adapter."""
 
+
 def source_of(task: str) -> DataSource:
     """The data of an evaluation task (`imaging_citations` asks the imaging pairs with evidence).
 
@@ -74,7 +77,8 @@ def source_of(task: str) -> DataSource:
     return DATA[task.split("_")[0]]
 
 
-CREDENTIALED_NAMES = {"DiReCT": "reasoning", "MIETIC": "triage"}  # profiles.credentialed_data's names
+TASK_OF_CREDENTIALED = {CREDENTIALED[field]: task for task, fields in PRIVATE_TASKS.items() for field in fields}
+"""The task each credentialed dataset is the data of: {"DiReCT": "reasoning", "MIETIC": "triage"}."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +95,10 @@ class Recorded:
 
 def recorded(folder: Path, profile: Profile) -> Recorded:
     """The recorded facts of the adapter in `folder` (a folder of `runs/<profile>/adapters/`)."""
-    meta = json.loads((folder / META).read_text())
-    credentialed = meta.pop("credentialed_data", [])
-    info = AdapterInfo(**{**meta, "tasks": tuple(meta["tasks"]), "path": str(folder)})
+    info = read_adapter(folder)
+    # the credentialed copies the profile named when it was saved, kept only where they are its data
+    credentialed = [name for name in credentialed_training_data(folder)
+                    if TASK_OF_CREDENTIALED.get(name) in trained_on(info)]
     log_file = runs_dir(profile.name) / "logs" / f"{info.name}.json"
     log = json.loads(log_file.read_text()) if log_file.exists() else {}
     evals = sorted((runs_dir(profile.name) / "eval").glob(f"{info.name}__*.json"))
@@ -110,15 +115,18 @@ def on_the_hub(model_id: str) -> bool:
     >>> on_the_hub("meta-llama/Llama-3.2-3B-Instruct"), on_the_hub("pocket"), on_the_hub("/tmp/model")
     (True, False, False)
     """
-    return model_id.count("/") == 1 and not model_id.startswith((".", "/", "~"))
+    return model_id.count("/") == 1 and not model_id.startswith((".", "/", "~")) and not Path(model_id).exists()
 
 
 def licence(base_model: str) -> str:
     """The licence an adapter of `base_model` is published under: its base's (Meta's community
-    licences for Llama 3.x), or the course's MIT for the pocket model."""
+    licences for Llama 3.x, Apache-2.0 for Qwen2.5), or the course's MIT for the pocket model;
+    "other" for a base the course does not know (say which in the card before publishing)."""
     for version in ("3.1", "3.2"):
         if f"Llama-{version}" in base_model:
             return f"llama{version}"
+    if "Qwen2.5" in base_model:
+        return "apache-2.0"
     return "mit" if base_model == "pocket" else "other"
 
 
@@ -128,17 +136,17 @@ def course_run_of(info: AdapterInfo) -> CourseRun | None:
     return BY_NAME.get(info.name.split(".")[0])
 
 
-def trained_on(record: Recorded, profile: Profile) -> list[str]:
+def trained_on(info: AdapterInfo) -> list[str]:
     """The tasks whose data trained the adapter: its course run's task, else the tasks it is for."""
-    run = course_run_of(record.info)
-    return [run.task] if run else [task.split("_")[0] for task in record.info.tasks]
+    run = course_run_of(info)
+    return [run.task] if run else list(dict.fromkeys(task.split("_")[0] for task in info.tasks))
 
 
 def data_of(task: str, record: Recorded, profile: Profile) -> str:
     """How the card names the data of `task`: the learner's credentialed copy, the Hub's
     dataset, or the course's own synthetic files in that dataset's format."""
     source = source_of(task)
-    if any(CREDENTIALED_NAMES.get(name) == task for name in record.credentialed):
+    if any(TASK_OF_CREDENTIALED.get(name) == task for name in record.credentialed):
         return f"{source.name}: the learner's own copy (credentialed, not shared)"
     if source.hub_id and profile.data_source == "hub":
         return f"{source.name} (`{source.hub_id}`)"
@@ -154,13 +162,24 @@ def model_index(record: Recorded, profile: Profile) -> list:
     for result in record.results:
         source = source_of(result["task"])
         hub_id = source.hub_id if profile.data_source == "hub" else None  # else the course's own copy
-        mode = " (thinking off)" if result["extras"].get("enable_thinking") is False else ""
+        off = thinking_off(result)
         for metric, (value, _, _) in result["metrics"].items():
             entries.append(EvalResult(
-                task_type="text-generation", dataset_type=hub_id or f"medlab/{result['task']}",
-                dataset_name=f"{result['task']}{mode}", metric_type=metric, metric_value=round(value, 4),
-                metric_name=f"{metric}{mode}"))
+                task_type="text-generation", dataset_type=hub_id or result["task"], dataset_name=source.name,
+                dataset_config="thinking-off" if off else None,  # the Hub groups results by dataset and config
+                metric_type=metric, metric_value=round(value, 4),
+                metric_name=metric + (" (thinking off)" if off else "")))
     return entries
+
+
+def thinking_off(result: dict) -> bool:
+    """Whether an evaluation asked with thinking switched off (the triage cards report both modes)."""
+    return result["extras"].get("enable_thinking") is False
+
+
+def label(result: dict) -> str:
+    """An evaluation's name in a card: its task, and the mode when thinking was off."""
+    return result["task"] + (" (thinking off)" if thinking_off(result) else "")
 
 
 def card_data(record: Recorded, profile: Profile):
@@ -168,12 +187,12 @@ def card_data(record: Recorded, profile: Profile):
     from huggingface_hub import ModelCardData
 
     info = record.info
-    hub_data = [source_of(task).hub_id for task in trained_on(record, profile)
+    hub_data = [source_of(task).hub_id for task in trained_on(info)
                 if source_of(task).hub_id and profile.data_source == "hub"]
     return ModelCardData(
         model_name=info.name, library_name="peft", pipeline_tag="text-generation", license=licence(info.base_model),
         base_model=info.base_model if on_the_hub(info.base_model) else None, datasets=hub_data or None,
-        tags=["medlab", "lora", info.method, *trained_on(record, profile), "medical", "not-for-clinical-use"],
+        tags=["medlab", "lora", info.method, *trained_on(info), "medical", "not-for-clinical-use"],
         eval_results=model_index(record, profile) or None)
 
 
@@ -181,15 +200,18 @@ def card_data(record: Recorded, profile: Profile):
 
 def summary(record: Recorded, profile: Profile) -> str:
     info, run = record.info, course_run_of(record.info)
-    systems = "; ".join(run.reproduces) if run and run.reproduces else "no published system (the course's own run)"
+    if run is None:
+        origin = "It is not one of the course's runs (`medlab.course.RUNS`), so the card cannot say what it reproduces."
+    else:
+        origin = (f"It is the course's `{run.name}` run (notebook `{run.notebook}`, or its script in `scripts/`), "
+                  f"and reproduces: {'; '.join(run.reproduces) or 'no published system'}.")
     start = f", continuing from the `{run.start}` adapter" if run and run.start else ""
     return "\n".join([
         f"# {info.name}",
         "",
         f"A LoRA adapter for `{info.base_model}`, trained by {info.method.upper()} on "
-        f"{', '.join(data_of(task, record, profile) for task in trained_on(record, profile))}{start}, "
-        f"in the medlab course's notebook `{info.notebook}` on the `{profile.name}` profile. "
-        f"It reproduces: {systems}.",
+        f"{', '.join(data_of(task, record, profile) for task in trained_on(info))}{start}, "
+        f"on the medlab course's `{profile.name}` profile. {origin}",
         "",
         f"Intended use: learning how fine-tuning for clinical reasoning works, and comparing it with the "
         f"published system it reproduces. Tasks it is evaluated on: {', '.join(info.tasks)}.",
@@ -204,13 +226,23 @@ def settings_table(record: Recorded) -> str:
     rows = [("base model", f"`{record.info.base_model}`"), ("method", record.info.method.upper()),
             ("LoRA rank / alpha / dropout", f"{lora.get('r')} / {lora.get('lora_alpha')} / {lora.get('lora_dropout')}"),
             ("LoRA target modules", ", ".join(sorted(lora.get("target_modules") or []))),
-            *((name.replace("_", " "), value) for name, value in record.info.training.items()
-              if not (name == "max_steps" and value <= 0)),  # -1: the epochs decide
+            *((name.replace("_", " "), value) for name, value in applied(record.info.training).items()),
             ("quantization while training", record.info.quantization or "not recorded"),
             ("hardware", record.info.hardware or "not recorded")]
     if not record.info.training:
         rows.append(("trainer settings", "not recorded (saved before adapters kept them)"))
     return table(("setting", "value"), rows)
+
+
+def applied(settings: dict) -> dict:
+    """The trainer's settings that decided the run: `max_steps` where it is set, else the epochs.
+
+    >>> applied({"num_train_epochs": 3, "max_steps": 8, "seed": 0}), applied({"num_train_epochs": 3, "max_steps": -1})
+    ({'max_steps': 8, 'seed': 0}, {'num_train_epochs': 3})
+    """
+    steps_set = (settings.get("max_steps") or -1) > 0
+    return {name: value for name, value in settings.items()
+            if not (name == "max_steps" and not steps_set) and not (name == "num_train_epochs" and steps_set)}
 
 
 def reward_design(record: Recorded) -> str:
@@ -251,12 +283,19 @@ def rule_table() -> str:
 
 
 def training_results(record: Recorded, curves: str | None) -> str:
-    log, info = record.log, record.info
-    machine = info.hardware or "a machine not recorded"
-    lines = [f"{info.steps} optimiser steps in {info.train_seconds:.0f} s on {machine}."]
+    """Steps (rollouts for PPO), time and machine, and where the logged loss and reward began and
+    ended (the mean of the first and last quarter of the steps: one step's value is noise)."""
+    from medlab.training import quarter_means
+
+    info = record.info
+    unit = "PPO rollouts" if info.method == "ppo" else "optimiser steps"
+    took = f"in {info.train_seconds:.0f} s" if info.train_seconds else "(time not recorded)"
+    lines = [f"- {info.steps} {unit} {took} on {info.hardware or 'a machine not recorded'}"]
     for key in ("loss", "reward"):
-        if log.get(key):
-            lines.append(f"{key}: {log[key][0]:.3f} at the first step, {log[key][-1]:.3f} at the last.")
+        values = [value for value in record.log.get(key) or [] if value is not None]
+        if values:
+            first, last = quarter_means(values)
+            lines.append(f"- {key}: {first:.3f} over the first quarter of the steps, {last:.3f} over the last")
     if curves:
         lines.append(f"\n![training curves]({curves})")
     return "\n".join(lines)
@@ -269,32 +308,60 @@ def evaluation(record: Recorded) -> str:
         return "No evaluation was recorded: run notebook 08."
     parts = []
     for result in record.results:
-        mode = ", thinking off" if result["extras"].get("enable_thinking") is False else ""
         majority = result["extras"].get("majority") or {}
         rows = [(metric, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]",
                  f"{majority[metric]:.3f}" if metric in majority else "")
                 for metric, (value, low, high) in result["metrics"].items()]
-        parts.append(f"**{result['task']}{mode}** ({result['extras'].get('n', '?')} held-out cases)\n\n"
+        parts.append(f"**{label(result)}** ({result['extras'].get('n', '?')} held-out cases)\n\n"
                      + table(("metric", "value", "95% interval", "majority policy"), rows))
     return "\n\n".join(parts)
 
 
+def recorded_parity(adapter: str, profile: str) -> dict | None:
+    """09's parity table (each GGUF file against the transformers model), if 09 exported `adapter`."""
+    path = runs_dir(profile) / "metrics" / "09_export_chat.json"
+    metrics = json.loads(path.read_text()).get("metrics", {}) if path.exists() else {}
+    return metrics.get("parity") if metrics.get("adapter") == adapter else None
+
+
+def parity_table(parity: dict) -> str:
+    columns = next(iter(parity.values())).keys()
+    return table(("model", *columns), [(name, *row.values()) for name, row in parity.items()])
+
+
+def smaller_files(record: Recorded) -> str:
+    """How the adapter was made smaller: 09's GGUF files and how closely each answered as the
+    transformers model did, when 09 exported this adapter."""
+    parity = recorded_parity(record.info.name, record.profile)
+    if not parity:
+        return "Not exported: notebook 09 writes GGUF files (f16, q8_0, q4_0) of the adapter it exports."
+    return ("Merged into its base and converted by llama.cpp (notebook 09); each file answered the same held-out "
+            "questions as the transformers model:\n\n" + parity_table(parity))
+
+
 def limitations(record: Recorded) -> str:
     """What the run's own numbers say the adapter cannot be trusted with."""
+    from medlab.evaluation import TASKS
+
     base = "the pocket model" if record.info.base_model == "pocket" else f"`{record.info.base_model}`"
     lines = [f"- Trained on {base}, in a course: what it learned is the task's format and patterns, "
-             "shown on a few held-out cases, not medical knowledge that anyone has checked."]
+             "shown on held-out cases, not medical knowledge that anyone has checked."]
     for result in record.results:
-        label = result["task"] + (" (thinking off)" if result["extras"].get("enable_thinking") is False else "")
-        metrics, n = result["metrics"], result["extras"].get("n")
-        if n:
-            lines.append(f"- {label}: {n} held-out cases, so every interval is wide.")
+        metrics, extras = result["metrics"], result["extras"]
+        headline = TASKS[result["task"]].headline if result["task"] in TASKS else None
+        value, low, high = metrics.get(headline, (0.0, 0.0, 0.0))
+        if high - low > 0.1:
+            lines.append(f"- {label(result)}: {headline} {value:.2f} on {extras.get('n', '?')} held-out cases, "
+                         f"anywhere from {low:.2f} to {high:.2f} within its 95% interval.")
         if "critical_under_triage" in metrics:
-            value, _, high = metrics["critical_under_triage"]
-            lines.append(f"- {label}: sends {value:.0%} of ESI 1-2 patients to wait (up to {high:.0%} within the "
-                         "95% interval), the triage error that harms.")
-        if result["extras"].get("labels_predicted", 2) < 2:
-            lines.append(f"- {label}: gives one answer to every case; its scores come from that alone.")
+            share, _, upper = metrics["critical_under_triage"]
+            lines.append(f"- {label(result)}: in {share:.0%} of the cases (up to {upper:.0%} within the 95% "
+                         "interval) an ESI 1 or 2 patient was sent to wait, the triage error that harms.")
+        predicted = extras.get("labels_predicted")
+        if predicted == 0:
+            lines.append(f"- {label(result)}: no answer could be read from its replies.")
+        elif predicted == 1:
+            lines.append(f"- {label(result)}: gives one answer to every case; its scores come from that alone.")
     return "\n".join(lines)
 
 
@@ -304,7 +371,7 @@ def usage(record: Recorded, repo_id: str | None) -> str:
     info = record.info
     if on_the_hub(info.base_model):
         code = ["from peft import AutoPeftModelForCausalLM", "from transformers import AutoTokenizer", "",
-                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id or info.path}")',
+                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id or repo_placeholder(info.name)}")',
                 f'tokenizer = AutoTokenizer.from_pretrained("{info.base_model}")']
     else:
         code = ["from medlab.adapters import load_with_adapter, saved_adapter",
@@ -314,8 +381,17 @@ def usage(record: Recorded, repo_id: str | None) -> str:
     return "\n".join(["```python", *code, "```"])
 
 
+def repo_placeholder(name: str) -> str:
+    """The repository id a card's usage code names until the learner chooses one.
+
+    >>> repo_placeholder("grpo_triage_bonus")
+    'YOUR_NAME/grpo-triage-bonus'
+    """
+    return f"YOUR_NAME/{name.replace('_', '-')}"
+
+
 def citations(record: Recorded, profile: Profile) -> str:
-    sources = dict.fromkeys(source_of(task) for task in [*trained_on(record, profile),
+    sources = dict.fromkeys(source_of(task) for task in [*trained_on(record.info),
                                                           *(result["task"] for result in record.results)])
     return "\n".join(f"- {source.name}: {source.citation}" for source in sources)
 
@@ -342,6 +418,7 @@ def adapter_card(folder: Path, profile: Profile, repo_id: str | None = None):
         "## Reward design\n\n" + reward_design(record),
         "## Training results\n\n" + training_results(record, curves),
         "## Evaluation\n\n" + evaluation(record),
+        "## Smaller files (GGUF)\n\n" + smaller_files(record),
         "## How to use it\n\n" + usage(record, repo_id),
         "## Limitations\n\n" + limitations(record),
         "## Data and citations\n\n" + citations(record, profile),
@@ -365,13 +442,17 @@ def draw_curves(record: Recorded, folder: Path) -> str | None:
     return CURVES
 
 
+def write_card(folder: Path, profile: Profile) -> Path:
+    """The card of the adapter in `folder`, written there as `README.md` (PEFT's empty template
+    goes); its path."""
+    path = Path(folder) / CARD
+    adapter_card(folder, profile).save(path)
+    return path
+
+
 def write_cards(profile: Profile) -> list[Path]:
-    """A card (`README.md`, in place of PEFT's empty template) for every adapter of the profile's run."""
-    written = []
-    for meta in sorted((runs_dir(profile.name) / "adapters").glob(f"*/{META}")):
-        adapter_card(meta.parent, profile).save(meta.parent / CARD)
-        written.append(meta.parent / CARD)
-    return written
+    """A card for every adapter of the profile's run."""
+    return [write_card(meta.parent, profile) for meta in sorted(adapters_dir(profile).glob(f"*/{META}"))]
 
 
 # ---- GGUF files ----------------------------------------------------------------------------------
@@ -388,18 +469,20 @@ def gguf_usage(file: str, context: int) -> str:
     ])
 
 
-def gguf_card(export_dir: Path, adapter: str, profile: Profile):
-    """The model card of the GGUF files 09 exported from `adapter` into `export_dir`: what each file
-    is, how closely each answered as the transformers model did (09's recorded parity), and how to
-    run one."""
+def gguf_card(export_dir: Path, adapter: str, profile: Profile, kept: str):
+    """The model card of the GGUF files 09 exported from `adapter` into `export_dir` (`kept`: the
+    file it keeps, which the usage code runs): what each file is, how closely each answered as
+    the transformers model did (09's recorded parity), and how to run one."""
     from huggingface_hub import ModelCard, ModelCardData
 
     from medlab.export import DEFAULT_CONTEXT
 
-    info = recorded(runs_dir(profile.name) / "adapters" / adapter, profile).info
-    parity = json.loads((runs_dir(profile.name) / "metrics" / "09_export_chat.json").read_text())["metrics"]["parity"]
-    kept = sorted(path.name for path in Path(export_dir).glob("*.gguf"))
-    columns = next(iter(parity.values())).keys()
+    info = read_adapter(adapters_dir(profile) / adapter)
+    parity = recorded_parity(adapter, profile.name)
+    if not parity:
+        raise FileNotFoundError(f"no parity of {adapter} recorded by notebook 09 in {runs_dir(profile.name)}: "
+                                "run 09 for this adapter first")
+    files = sorted(path.name for path in Path(export_dir).glob("*.gguf"))
     data = ModelCardData(model_name=f"{adapter}-gguf", license=licence(info.base_model),
                          base_model=info.base_model if on_the_hub(info.base_model) else None,
                          tags=["medlab", "gguf", "llama.cpp", info.method, "medical", "not-for-clinical-use"])
@@ -407,13 +490,13 @@ def gguf_card(export_dir: Path, adapter: str, profile: Profile):
         f"# {adapter}, as GGUF files",
         f"The `{adapter}` adapter merged into `{info.base_model}` and converted with llama.cpp for CPUs and "
         f"small GPUs (notebook 09 of the medlab course, `{profile.name}` profile). Files here: "
-        f"{', '.join(f'`{name}`' for name in kept)}.",
+        f"{', '.join(f'`{name}`' for name in files)}.",
         NOT_FOR_CLINICAL_USE,
         "## How it was made smaller\n\nf16 keeps the merged weights; q8_0 stores 8 bits per weight and q4_0 4 "
         "(both in blocks of 32 with a scale each). Each file answered the same held-out questions as the "
-        "transformers model:\n\n" + table(("model", *columns), [(name, *row.values()) for name, row in parity.items()]),
-        "## How to use it\n\n```python\n" + gguf_usage(kept[0] if kept else f"{adapter}-q4_0.gguf", DEFAULT_CONTEXT)
-        + "\n```\n\nor chat in a terminal: `medlab-chat --model " + (kept[0] if kept else "FILE.gguf") + "`",
+        "transformers model:\n\n" + parity_table(parity),
+        "## How to use it\n\n```python\n" + gguf_usage(kept, DEFAULT_CONTEXT)
+        + f"\n```\n\nor chat in a terminal: `medlab-chat --model {kept}`",
         "## The adapter it came from\n\nSee the adapter's own card for its training and evaluation.",
     ])
     return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")

@@ -115,11 +115,17 @@ def check_device(profile: Profile) -> None:
         )
 
 
-def hardware() -> str:
-    """What runs here, as a model card names it: the GPU ("Tesla T4"), else the CPU and its cores."""
+def hardware(profile: Profile) -> str:
+    """What `profile` trains on here, as a model card names it: the GPU ("Tesla T4"; "2 x Tesla T4"
+    under a launcher's two processes), else the CPU and its cores (`tiny` trains on the CPU even
+    where there is a GPU)."""
     from medlab.runner import machine
 
-    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else machine()
+    if profile.device == "cpu" or not torch.cuda.is_available():
+        return machine()
+    processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch and torchrun
+    name = torch.cuda.get_device_name(0)
+    return name if processes == 1 else f"{processes} x {name}"
 
 
 def peak_memory_mb() -> dict[str, float]:

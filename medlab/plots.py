@@ -61,7 +61,7 @@ def triage_safety(rows: list[dict]):
                 capsize=3, zorder=3, label="critical under-triage (95% interval)")
     ax.set(ylim=(0, 1.05), ylabel="share of cases", title="Triage safety profile")
     ax.tick_params(axis="x", rotation=30, labelsize=8)
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never over them
     fig.tight_layout()
     return fig
 

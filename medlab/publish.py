@@ -6,10 +6,10 @@ it (weights, configs, the model card from `medlab.cards`, its figure), built in
     python -m medlab.publish grpo_triage_bonus --profile t4 --repo-id YOUR_NAME/esi-triage-grpo --push
 
 Without `--push` nothing leaves the machine: read the folder, and the card, first. With it,
-`huggingface_hub` creates the repository (private unless `--public`) and uploads the folder in
-one `HfApi.upload_folder` call, with the token `hf auth login` or `HF_TOKEN` gave it; this
-program never writes a token anywhere. (The upload cannot be tested without the Hub, so it is
-kept to those library calls.)
+`huggingface_hub` creates the repository (private unless `--public`; a repository that exists
+already keeps its visibility) and uploads the folder in one `HfApi.upload_folder` call, with
+the token `hf auth login` or `HF_TOKEN` gave it; this program never writes a token anywhere.
+(The upload cannot be tested without the Hub, so it is kept to those library calls.)
 
 Refused, in one line that says why: an adapter of a smoke test or of a run cut short; one trained
 or evaluated on a learner's credentialed data (DiReCT and MIETIC are under PhysioNet's data use
@@ -29,8 +29,6 @@ from medlab import cards
 from medlab.adapters import adapters_dir
 from medlab.profiles import Profile, load_profile
 from medlab.runlog import runs_dir
-
-SHIPPED = ("adapter_model.safetensors", "adapter_config.json")  # PEFT's adapter, as from_pretrained reads it
 
 
 class NotPublishable(ValueError):
@@ -62,7 +60,8 @@ def credentialed_evaluations(record: cards.Recorded, profile: Profile) -> list[s
     """The credentialed datasets 08 read when it evaluated this adapter's tasks."""
     metrics = runs_dir(profile.name) / "metrics" / "08_evaluation.json"
     read = json.loads(metrics.read_text()).get("credentialed_data", []) if metrics.exists() else []
-    return [name for name in read if cards.CREDENTIALED_NAMES.get(name) in {r["task"] for r in record.results}]
+    evaluated = {result["task"].split("_")[0] for result in record.results}
+    return [name for name in read if cards.TASK_OF_CREDENTIALED.get(name) in evaluated]
 
 
 def build_folder(name: str, profile: Profile, repo_id: str | None = None, push: bool = False) -> Path:
@@ -83,15 +82,15 @@ def build_folder(name: str, profile: Profile, repo_id: str | None = None, push: 
     config = json.loads((source / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = record.info.base_model  # the Hub's id, not this machine's folder
     (folder / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    card = cards.adapter_card(source, profile, repo_id)
-    card.save(folder / cards.CARD)
+    cards.adapter_card(source, profile, repo_id).save(folder / cards.CARD)
     if (source / cards.CURVES).exists():
         shutil.copy2(source / cards.CURVES, folder)
     return folder
 
 
 def push(folder: Path, repo_id: str, private: bool = True) -> str:
-    """Upload `folder` to the Hub as model repository `repo_id`; returns its address."""
+    """Upload `folder` to the Hub as model repository `repo_id` (created private unless `private`
+    is False; one that exists keeps its visibility); returns its address."""
     from huggingface_hub import HfApi
 
     api = HfApi()  # the token from `hf auth login` or HF_TOKEN: read by the library, written nowhere
@@ -103,8 +102,7 @@ def push(folder: Path, repo_id: str, private: bool = True) -> str:
 
 def push_command(name: str, profile: Profile) -> str:
     """The command that publishes adapter `name` of `profile`'s run (a repository id to fill in)."""
-    repo = f"YOUR_NAME/{name.replace('_', '-')}"
-    return f"python -m medlab.publish {name} --profile {profile.name} --repo-id {repo} --push"
+    return f"python -m medlab.publish {name} --profile {profile.name} --repo-id {cards.repo_placeholder(name)} --push"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -166,6 +166,9 @@ def card_block(card: str, name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from medlab.adapters import adapters_dir
+    from medlab.cards import CARD
+    from medlab.profiles import load_profile
     from medlab.runlog import course_root, runs_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     readme = Path(course_root()) / "README.md"
     text = with_figures(readme.read_text(encoding="utf-8"), table)
-    card = runs_dir(args.profile) / "adapters" / SHOWN_CARD / "README.md"
+    card = adapters_dir(load_profile(args.profile)) / SHOWN_CARD / CARD
+    if not card.exists():
+        parser.error(f"{card}: no model card; notebook 08 writes one for every adapter")
     text = with_figures(text, card_block(card.read_text(encoding="utf-8"), SHOWN_CARD), CARD_BEGIN, CARD_END)
     readme.write_text(text, encoding="utf-8")
     print(f"README.md: the figures of the run of commit {summary.get('commit', 'unknown')}")

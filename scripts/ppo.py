@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from common import command_line, in_one_line, start
 
@@ -58,11 +59,12 @@ def main() -> None:
     model = load_policy_and_reference(prepare_base(base, profile), sft.path)
     value_head = ValueHead(model.config.hidden_size).to(model.device)
     (reward,) = reward_functions(RUN.rewards)
+    started = time.time()
     log = train_ppo(model, value_head, tokenizer, conversations, columns, reward, config, steps,
                     log_path(profile, RUN.name), checkpoint_dir(profile, RUN.name, config), seed=args.seed,
                     start=adapter_digest(sft))
     info = course.adapter_info(RUN.name, profile, smoke_steps=args.max_steps, steps=len(log["step"]),
-                               training=card_settings(config, args.seed))
+                               train_seconds=round(time.time() - started, 1), training=card_settings(config, args.seed))
     print("adapter saved to", save_adapter(model, profile, info, adapter_name="policy"))
 
 

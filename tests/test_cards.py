@@ -24,7 +24,8 @@ TRIAGE = {"exact": [0.5833, 0.4222, 0.7286], "adjacent": [0.8611, 0.7132, 0.9392
 
 
 def record_run(name: str = "grpo_triage_bonus", base: str = "meta-llama/Llama-3.2-3B-Instruct", smoke_steps=0,
-               credentialed=(), metrics: dict | None = None, evaluated: bool = True) -> Path:
+               credentialed=(), metrics: dict | None = None, evaluated: bool = True, logged: bool = True,
+               task: str = "triage") -> Path:
     """An adapter of the tiny run folder as a course run leaves it; returns its folder."""
     import torch
     from safetensors.torch import save_file
@@ -35,22 +36,23 @@ def record_run(name: str = "grpo_triage_bonus", base: str = "meta-llama/Llama-3.
     save_file({"base_model.model.layers.0.self_attn.q_proj.lora_A.weight": torch.zeros(2, 4)},
               folder / "adapter_model.safetensors")
     (folder / "adapter_config.json").write_text(json.dumps({
-        "base_model_name_or_path": "/home/someone/.cache/models/llama", "r": 32, "lora_alpha": 32,
+        "base_model_name_or_path": "/models/llama-local", "r": 32, "lora_alpha": 32,
         "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"], "peft_type": "LORA"}))
     (folder / "medlab_adapter.json").write_text(json.dumps({
-        "name": name, "base_model": base, "tasks": ["triage"], "notebook": "07_grpo_triage", "method": "grpo",
+        "name": name, "base_model": base, "tasks": [task], "notebook": "07_grpo_triage", "method": "grpo",
         "path": "", "smoke_steps": smoke_steps, "run_key": "abc", "train_seconds": 812.4, "steps": 75,
         "training": {"learning_rate": 1e-05, "num_generations": 4, "beta": 0.0, "seed": 0},
         "hardware": "Tesla T4", "quantization": "4-bit NF4 (bitsandbytes), double quantization",
         "credentialed_data": list(credentialed)}))
-    (runs / "logs").mkdir(parents=True, exist_ok=True)
-    (runs / "logs" / f"{name}.json").write_text(json.dumps({"step": [1, 2, 3], "loss": [0.01, 0.0, -0.01],
-                                                             "reward": [0.31, 0.52, 0.74]}))
+    if logged:
+        (runs / "logs").mkdir(parents=True, exist_ok=True)
+        (runs / "logs" / f"{name}.json").write_text(json.dumps({"step": [1, 2, 3, 4], "loss": [0.01, 0.0, None, -0.01],
+                                                                 "reward": [0.31, 0.52, 0.6, 0.74]}))
     if evaluated:
         (runs / "eval").mkdir(parents=True, exist_ok=True)
         for mode, thinking in (("", True), ("__nothink", False)):
             (runs / "eval" / f"{name}__triage{mode}.json").write_text(json.dumps({
-                "model": name, "task": "triage", "metrics": metrics or TRIAGE,
+                "model": name, "task": task, "metrics": metrics or TRIAGE,
                 "extras": {"n": 36, "enable_thinking": thinking, "majority": {"exact": 0.3889, "kappa": 0.0},
                            "labels_predicted": 5}, "examples": []}))
     return folder
@@ -69,14 +71,17 @@ def test_a_runs_card_parses_back_and_its_model_index_holds_the_recorded_metrics(
     card = card_of(folder)
     assert card.data.library_name == "peft" and card.data.base_model == "meta-llama/Llama-3.2-3B-Instruct"
     assert card.data.license == "llama3.2" and "grpo" in card.data.tags
-    index = {(r.metric_name, r.metric_value) for r in card.data.eval_results}
+    index = {(r.dataset_config, r.metric_name, r.metric_value) for r in card.data.eval_results}
     for metric, (value, _, _) in TRIAGE.items():
-        assert (metric, value) in index and (f"{metric} (thinking off)", value) in index
+        assert (None, metric, value) in index and ("thinking-off", f"{metric} (thinking off)", value) in index
     for section in ("## Training configuration", "## Reward design", "## Training results", "## Evaluation",
                     "## How to use it", "## Limitations", "## Data and citations"):
         assert section in card.text
     assert "Not for clinical use" in card.text and "Tesla T4" in card.text and "812 s" in card.text
-    assert "0.310 at the first step, 0.740 at the last" in card.text  # the log's reward
+    assert "- reward: 0.310 over the first quarter of the steps, 0.740 over the last" in card.text  # the log's
+    assert "- loss: 0.010 over the first quarter" in card.text  # a step logged without a loss is left out
+    assert "75 optimiser steps in 812 s on Tesla T4" in card.text
+    assert 'from_pretrained("YOUR_NAME/grpo-triage-bonus")' in card.text  # never this machine's folder
     assert "intubat\\|chest tube\\|central line" in card.text  # the rule table, its | escaped in the cell
     assert (folder / cards.CURVES).exists()  # the log drawn beside the card
 
@@ -87,7 +92,9 @@ def test_every_figure_comes_from_the_recorded_metrics(scratch_course):
     after = card_of(record_run(metrics=changed)).text
     assert "| critical_under_triage | 0.040 | [0.007, 0.195] |" in before
     assert "| critical_under_triage | 0.250 | [0.120, 0.440] |" in after
-    assert "sends 25% of ESI 1-2 patients to wait (up to 44%" in after and "25%" not in before
+    # critical under-triage is a share of all cases (metrics.triage_safety), and the card says so
+    assert "in 25% of the cases (up to 44% within the 95% interval) an ESI 1 or 2 patient was sent to wait" in after
+    assert "in 4% of the cases (up to 20%" in before
 
 
 def test_the_publish_folder_holds_what_an_upload_sends_and_names_the_base_as_the_hub_does(scratch_course):
@@ -128,10 +135,11 @@ def test_a_model_evaluated_on_credentialed_data_is_refused(scratch_course):
 
 def test_a_gguf_cards_usage_code_answers_with_the_exported_file(small_ggufs):
     code = cards.gguf_usage(str(small_ggufs["q8_0"]), context=256)
-    printed = io.StringIO()
+    namespace, printed = {}, io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(code, "gguf usage", "exec"), {})
-    assert isinstance(printed.getvalue(), str) and printed.getvalue().endswith("\n")
+        exec(compile(code, "gguf usage", "exec"), namespace)
+    assert namespace["reply"]["usage"]["completion_tokens"] > 0  # the file answered
+    assert printed.getvalue() == namespace["reply"]["choices"][0]["message"]["content"] + "\n"
 
 
 def test_the_gguf_card_reads_09s_recorded_parity(scratch_course, tmp_path):
@@ -144,7 +152,28 @@ def test_the_gguf_card_reads_09s_recorded_parity(scratch_course, tmp_path):
     export = tmp_path / "export"
     export.mkdir()
     (export / "ppo_mcq-q4_0.gguf").write_bytes(b"GGUF")
-    card = cards.gguf_card(export, "ppo_mcq", load_profile("tiny"))
+    card = cards.gguf_card(export, "ppo_mcq", load_profile("tiny"), kept="ppo_mcq-q4_0.gguf")
     assert "| GGUF q4_0 | 4653.2 | 0.87 | 0.600 [0.53, 0.67] |" in card.text
     assert card.data.base_model == "meta-llama/Llama-3.1-8B-Instruct" and card.data.license == "llama3.1"
     assert 'model_path="ppo_mcq-q4_0.gguf"' in card.text
+    adapter_card = cards.adapter_card(runs_dir("tiny") / "adapters" / "ppo_mcq", load_profile("tiny"))
+    assert "| GGUF q4_0 | 4653.2 | 0.87 | 0.600 [0.53, 0.67] |" in adapter_card.text  # how it was made smaller
+    other = cards.adapter_card(record_run(), load_profile("tiny"))
+    assert "Not exported" in other.text  # 09 exported another adapter
+
+
+def test_a_learners_own_adapter_and_an_exercise_copy_get_cards_that_say_what_is_known(scratch_course):
+    own = card_of(record_run(name="my_triage", logged=False)).text
+    assert "not one of the course's runs" in own and "Not declared" in own and "- reward" not in own
+    copy = card_of(record_run(name="grpo_triage_bonus.no_min_p")).text
+    assert "the course's `grpo_triage_bonus` run" in copy and "ESI triage GRPO with rule bonuses" in copy
+
+
+def test_only_the_credentialed_data_an_adapter_trained_on_refuses_it(scratch_course):
+    """04 trains three warm starts in one run: with a learner's DiReCT and MIETIC named, the imaging
+    warm start learned from neither, and may be published; the triage one may not."""
+    record_run(name="sft_imaging", task="imaging", credentialed=["DiReCT", "MIETIC"])
+    publish.build_folder("sft_imaging", load_profile("tiny"))
+    record_run(name="sft_triage", credentialed=["DiReCT", "MIETIC"])
+    with pytest.raises(publish.NotPublishable, match="trained on MIETIC, credentialed"):
+        publish.build_folder("sft_triage", load_profile("tiny"))

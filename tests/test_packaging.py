@@ -67,7 +67,8 @@ def test_the_torch_floor_is_the_highest_any_pinned_library_needs():
 def test_colabs_install_leaves_its_jupyter_stack_alone():
     colab = names(BASE + EXTRAS["gpu"])  # what the setup cells install: '.[gpu]'
     assert not colab & JUPYTER_STACK, f"Colab's install would replace {sorted(colab & JUPYTER_STACK)}"
-    assert "medlab[gpu,lab]" in PROJECT["optional-dependencies"]["dev"], "make setup installs the lab extra too"
+    dev = next(Requirement(r) for r in PROJECT["optional-dependencies"]["dev"] if Requirement(r).name == "medlab")
+    assert {"gpu", "lab", "site"} <= dev.extras, "make setup installs the lab and site extras too"
     for notebook in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
         assert "pip install -q -e '/content/medlab[gpu]'" in notebook.read_text(), notebook.name
 
@@ -85,7 +86,8 @@ def imports_of(path: Path) -> set[str]:
 def test_every_library_medlab_imports_is_declared():
     """rich was imported by the chat and declared nowhere: a Colab install without it failed there."""
     declared = names(BASE) | {n for extra in EXTRAS.values() for n in names(extra)}
-    lab_only = {"runner.py", "nbval_kernel.py"}  # the runner and the pytest plugin: tools of the lab extra
+    # the runner and the pytest plugin (the lab extra), the site's builder (the site extra): tools, not the course
+    lab_only = {"runner.py", "nbval_kernel.py", "site.py"}
     distributions = packages_distributions()
     missing = []
     for path in sorted((ROOT / "medlab").rglob("*.py")):

@@ -123,7 +123,12 @@ def test_the_llama_path_runs_with_the_stand_ins(scratch_course, llama32, llama31
     assert metrics["03_sft_mcq"]["optimiser_steps"] == 2 and metrics["09_export_chat"]["adapter"] == "sft_mcq"
     assert metrics["09_export_chat"]["parity"]["GGUF f16"]["answers agree"] >= 0.9
     export = Path("runs") / "t4" / "export" / "sft_mcq"
-    assert sorted(p.name for p in (scratch_course / export).iterdir()) == ["chat.json", "sft_mcq-q4_0.gguf"]
+    # the kept file, its model card (medlab.cards) and the chat session: what goes to Google Drive
+    assert sorted(p.name for p in (scratch_course / export).iterdir()) == ["README.md", "chat.json",
+                                                                            "sft_mcq-q4_0.gguf"]
+    assert 'model_path="sft_mcq-q4_0.gguf"' in (scratch_course / export / "README.md").read_text()
+    # a smoke test's adapter is not published: 09 says why instead of building the folder
+    assert "not publishable: sft_mcq was trained for 2 steps only" in printed(scratch_course, "09_export_chat")
     assert (scratch_course / "vm-disk" / export / "sft_mcq-f16.gguf").exists()  # the rest on the local disk
     shown = printed(scratch_course, "09_export_chat")
     assert all(line in shown for line in ("merge: about", "the merged model: writes about", "GGUF q8_0: writes about",
