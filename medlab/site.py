@@ -161,7 +161,8 @@ def stage(profile: str, folder: Path) -> dict:
             (folder / image).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(root / image, folder / image)
     (folder / "index.md").write_text(course_map(summary, readme), encoding="utf-8")
-    (folder / "conf.py").write_text(CONF)
+    # the run's line under the site's name in the sidebar of every page, the README's and cards' too
+    (folder / "conf.py").write_text(CONF + f"html_theme_options = {{'description': {run_line(summary)!r}}}\n")
     (folder / "_static").mkdir()
     (folder / "_static" / "no-mathjax.js").write_text("// MathJax is not loaded: the site fetches nothing\n")
     shutil.copy2(root / "notebooks" / "SOLUTIONS.md", folder / "notebooks" / "SOLUTIONS.md")

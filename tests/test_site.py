@@ -66,10 +66,13 @@ def site(tmp_path_factory):
 
 def test_every_page_names_the_run_it_shows(site):
     summary = json.loads((site.parent / "summary.json").read_text())
-    line = f"This page shows the <code class=\"docutils literal notranslate\"><span class=\"pre\">tiny</span></code> " \
-           f"run of commit {summary['commit']}"
+    line = f"This page shows the `tiny` run of commit {summary['commit']}, on {summary['machine']}"
+    for page in site.rglob("*.html"):
+        assert line in page.read_text().replace("&#39;", "'"), page.relative_to(site)  # in the sidebar
+    code = '<code class="docutils literal notranslate"><span class="pre">tiny</span></code>'
+    shown = f"This page shows the {code} run of commit {summary['commit']}"
     for page in ("index.html", "notebooks/00_first.html", "notebooks/01_second.html"):
-        assert line in (site / page).read_text(), page
+        assert shown in (site / page).read_text(), page  # and at the top of the page
 
 
 def test_the_course_map_lists_each_notebook_with_its_time_and_needs(site):
