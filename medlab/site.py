@@ -94,6 +94,19 @@ def data_cards() -> list[str]:
     return [f"data/{path.parent.name}/CARD" for path in sorted((course_root() / "data").glob("*/CARD.md"))]
 
 
+def found_in(headline, metrics: dict) -> str:
+    """A notebook's row of figures (`readme.HEADLINES`), or a pointer to the page where a run
+    recorded other figures than the tiny run's (a t4 run, a smoke test, a learner's notebook).
+
+    >>> found_in(lambda m: f"loss {m['loss']}", {"loss": 0.5}), found_in(lambda m: m["loss"], {})
+    ('loss 0.5', 'on its page')
+    """
+    try:
+        return headline(metrics) if headline else "on its page"
+    except (KeyError, IndexError, TypeError, ValueError):
+        return "on its page"
+
+
 def course_map(summary: dict, readme: str) -> str:
     """The site's first page: a row a notebook of the run, each linked to its page."""
     from medlab.readme import HEADLINES
@@ -105,10 +118,10 @@ def course_map(summary: dict, readme: str) -> str:
     lines = ["# The course map", "", run_line(summary), "", "| " + " | ".join(header) + " |", "|---" * 6 + "|"]
     for notebook in summary["notebooks"]:
         name = notebook["name"]
-        found = HEADLINES[name](notebook["metrics"]) if name in HEADLINES and notebook.get("metrics") else ""
+        found = found_in(HEADLINES.get(name), notebook.get("metrics") or {})
         needs = ", ".join(f"[{need}](notebooks/{need}.ipynb)" for need in prerequisites(name)) or "-"
         lines.append(f"| [{name}](notebooks/{name}.ipynb) | {(teaches.get(name) or [''])[0]} | "
-                     f"{notebook['seconds']:.0f} | {(t4_hours.get(name) or ['none: it trains nothing'])[0]} | "
+                     f"{notebook['seconds']:.0f} | {(t4_hours.get(name) or ['not estimated: it trains nothing'])[0]} | "
                      f"{needs} | {found} |")
     cards = ", ".join(f"[{page.split('/')[1]}]({page}.md)" for page in data_cards())
     lines += ["", f"Also here: the [README](README.md), the exercises' [solutions](notebooks/SOLUTIONS.md) and "
