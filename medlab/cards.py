@@ -28,7 +28,7 @@ from medlab.course import BY_NAME, CourseRun
 from medlab.data.load.mcq import MEDMCQA_HUB_ID, MEDQA_HUB_ID
 from medlab.data.sources import PRIVATE_TASKS
 from medlab.profiles import CREDENTIALED, Profile
-from medlab.runlog import runs_dir
+from medlab.runlog import recorded_by, runs_dir
 
 CARD = "README.md"  # where the Hub looks for a repository's card
 CURVES = "training_curves.png"
@@ -99,7 +99,9 @@ def recorded(folder: Path, profile: Profile) -> Recorded:
     # the credentialed copies the profile named when it was saved, kept only where they are its data
     credentialed = [name for name in credentialed_training_data(folder)
                     if TASK_OF_CREDENTIALED.get(name) in trained_on(info)]
-    log_file = runs_dir(profile.name) / "logs" / f"{info.name}.json"
+    from medlab.training import log_path
+
+    log_file = log_path(profile, info.name)
     log = json.loads(log_file.read_text()) if log_file.exists() else {}
     evals = sorted((runs_dir(profile.name) / "eval").glob(f"{info.name}__*.json"))
     return Recorded(info, json.loads((folder / "adapter_config.json").read_text()), credentialed, log,
@@ -319,8 +321,7 @@ def evaluation(record: Recorded) -> str:
 
 def recorded_parity(adapter: str, profile: str) -> dict | None:
     """09's parity table (each GGUF file against the transformers model), if 09 exported `adapter`."""
-    path = runs_dir(profile) / "metrics" / "09_export_chat.json"
-    metrics = json.loads(path.read_text()).get("metrics", {}) if path.exists() else {}
+    metrics = recorded_by(profile, "09_export_chat").get("metrics", {})
     return metrics.get("parity") if metrics.get("adapter") == adapter else None
 
 

@@ -9,6 +9,8 @@ import importlib.metadata
 import os
 import platform
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -115,12 +117,17 @@ def check_device(profile: Profile) -> None:
         )
 
 
+def machine() -> str:
+    """The CPU's name and its cores, e.g. "Intel(R) Xeon(R) Processor, 2 cores"."""
+    info = Path("/proc/cpuinfo")
+    names = re.findall(r"^model name\s*:\s*(.+)$", info.read_text(), re.M) if info.exists() else []
+    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+
+
 def hardware(profile: Profile) -> str:
     """What `profile` trains on here, as a model card names it: the GPU ("Tesla T4"; "2 x Tesla T4"
     under a launcher's two processes), else the CPU and its cores (`tiny` trains on the CPU even
     where there is a GPU)."""
-    from medlab.runner import machine
-
     if profile.device == "cpu" or not torch.cuda.is_available():
         return machine()
     processes = int(os.environ.get("WORLD_SIZE", "1"))  # set by accelerate launch and torchrun

@@ -28,7 +28,7 @@ from pathlib import Path
 from medlab import cards
 from medlab.adapters import adapters_dir
 from medlab.profiles import Profile, load_profile
-from medlab.runlog import runs_dir
+from medlab.runlog import recorded_by, runs_dir
 
 
 class NotPublishable(ValueError):
@@ -58,8 +58,7 @@ def refusal(record: cards.Recorded, profile: Profile, push: bool) -> str | None:
 
 def credentialed_evaluations(record: cards.Recorded, profile: Profile) -> list[str]:
     """The credentialed datasets 08 read when it evaluated this adapter's tasks."""
-    metrics = runs_dir(profile.name) / "metrics" / "08_evaluation.json"
-    read = json.loads(metrics.read_text()).get("credentialed_data", []) if metrics.exists() else []
+    read = recorded_by(profile.name, "08_evaluation").get("credentialed_data", [])
     evaluated = {result["task"].split("_")[0] for result in record.results}
     return [name for name in read if cards.TASK_OF_CREDENTIALED.get(name) in evaluated]
 

@@ -81,6 +81,18 @@ def scratch_root() -> Path | None:
     return Path(scratch).resolve() if scratch else None
 
 
+def metrics_file(profile_name: str, notebook: str) -> Path:
+    """Where a notebook's run (`NotebookRun.record`) keeps what it measured."""
+    return runs_dir(profile_name) / "metrics" / f"{notebook}.json"
+
+
+def recorded_by(profile_name: str, notebook: str) -> dict:
+    """What `notebook`'s run on the profile recorded (its metrics, overrides, credentialed data),
+    or {} when it has not run."""
+    path = metrics_file(profile_name, notebook)
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def work_dir(kept: Path) -> Path:
     """Where work files for the runs-folder path `kept` are written: `kept` itself, or, where the
     runs folder is a synced drive (`scratch_root()`), the same path on the local disk (a
@@ -140,7 +152,7 @@ class NotebookRun:
 
     @property
     def metrics_path(self) -> Path:
-        return self.dir / "metrics" / f"{self.label}.json"
+        return metrics_file(self.profile.name, self.label)
 
     @property
     def figures_dir(self) -> Path:

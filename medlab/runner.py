@@ -12,10 +12,7 @@ gathers each notebook's seconds, peak memory and the metrics it recorded.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import re
 import shlex
 import signal
 import subprocess
@@ -30,8 +27,9 @@ import psutil
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import DeadKernelError
 
+from medlab.env import machine
 from medlab.profiles import DATA_PATHS, OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
-from medlab.runlog import HomeNotWritable, course_root, pin_home, runs_dir, write_json
+from medlab.runlog import HomeNotWritable, course_root, pin_home, recorded_by, runs_dir, write_json
 
 
 def course_notebooks(folder: Path) -> list[Path]:
@@ -137,8 +135,7 @@ def run_notebook(source: Path, profile: str, seed: int) -> dict:
 
 
 def recorded_metrics(profile: str, notebook: str) -> dict:
-    path = runs_dir(profile) / "metrics" / f"{notebook}.json"
-    return json.loads(path.read_text())["metrics"] if path.exists() else {}
+    return recorded_by(profile, notebook).get("metrics", {})
 
 
 def describe_failure(name: str, error: Exception, output: Path) -> str:
@@ -219,13 +216,6 @@ def where_and_when() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
     return {"commit": commit, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-
-
-def machine() -> str:
-    """The CPU's name and its cores, e.g. "Intel(R) Xeon(R) Processor, 2 cores"."""
-    names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M) \
-        if Path("/proc/cpuinfo").exists() else []
-    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
 def run_course(profile: str, seed: int, only: list[str] | None = None, folder: Path | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions, requires
@@ -117,3 +118,15 @@ def test_one_setting_readdresses_every_badge_and_clone_line(tmp_path, repo, ref)
         target.write_text(repository.readdress(path.read_text(), repo, ref))
     assert not repository.disagreeing(tmp_path, repo, ref)
     assert repository.disagreeing(tmp_path)  # and none is left at the old address
+
+
+def test_saving_an_adapter_needs_nothing_of_the_lab_extra():
+    """Colab installs `[gpu]` only, so papermill (the runner's) is not there: naming the machine in
+    an adapter's description (`env.hardware`) once imported the runner, and every save failed."""
+    code = ("import sys; sys.modules['papermill'] = None\n"  # an import of it raises, as without the package
+            "from medlab.adapters import quantization\nfrom medlab.env import hardware\n"
+            "from medlab.profiles import load_profile\n"
+            "print(hardware(load_profile('tiny')), quantization(load_profile('tiny')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "cores" in done.stdout and "medlab.runner" not in done.stderr
