@@ -12,6 +12,7 @@ gathers each notebook's seconds, peak memory and the metrics it recorded.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import signal
@@ -187,12 +188,22 @@ class Interrupted(KeyboardInterrupt):
     (papermill's, nbclient's, asyncio's) takes it for a failure of the notebook or swallows it."""
 
 
+class KilledKernelsTasks(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for nbclient's tasks that end in
+    `DeadKernelError` once we killed the kernel ourselves: that death is the interrupt's, and
+    its traceback after the one-line message would read like a second failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DeadKernelError))
+
+
 def stop_on_signal(signum, frame) -> None:
     """The first Ctrl+C or SIGTERM stops the run at once: the kernel (which Jupyter starts in a
     session of its own, out of reach of the terminal's Ctrl+C) is killed, and the run ends with
     one line. Further signals are ignored while it ends."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    logging.getLogger("asyncio").addFilter(KilledKernelsTasks())
     for child in psutil.Process().children(recursive=True):
         try:
             child.kill()
