@@ -377,20 +377,22 @@ def checkpoint_step(folder: Path) -> int:
     return int(step) if step.isdigit() else -1
 
 
-def resume_point(checkpoints: Path) -> str | None:
+def resume_point(checkpoints: Path, tidy: bool = True) -> str | None:
     """The newest whole checkpoint of an interrupted run, if there is one; else None. One written
-    only in part is passed over, saying so. `checkpoints`: the trainer's `output_dir`. Where the
-    runs folder is a synced drive, a new machine finds nothing on its local disk, and the newest
-    whole slot on the drive is the one."""
+    only in part is passed over, saying so, and removed where `tidy` (one process of a launch
+    tidies; the others read). `checkpoints`: the trainer's `output_dir`. Where the runs folder
+    is a synced drive, a new machine finds nothing on its local disk, and the newest whole slot
+    on the drive is the one."""
     last = None
     found = sorted(checkpoints.glob("checkpoint-*"), key=checkpoint_step, reverse=True) if checkpoints.is_dir() else []
     for folder in found:
         if whole_checkpoint(folder):
             last = str(folder)
             break
-        print(f"{folder} was written only in part (the run stopped while saving it, or the disk was full): "
-              "removed")
-        shutil.rmtree(folder, ignore_errors=True)  # else the trainer's own rotation would take it for the newest
+        if tidy:
+            print(f"{folder} was written only in part (the run stopped while saving it, or the disk was full): "
+                  "removed")
+            shutil.rmtree(folder, ignore_errors=True)  # else the trainer's own rotation would take it for the newest
     kept = kept_dir(checkpoints)
     if not last and kept != checkpoints:
         whole = [(slot_step(kept / name), kept / name) for name in SLOTS if whole_checkpoint(kept / name)]
@@ -412,12 +414,20 @@ def train_resumable(trainer, key: str | None = None):
     """
     work = Path(trainer.args.output_dir)
     kept = kept_dir(work)
-    claim_checkpoints(work, key or trainer_key(trainer))
+    accelerator = trainer.accelerator
+    # One process of a launch claims the folder and removes it at the end: two claiming at once
+    # could each take the other's half-written claim for another run's and remove the folder
+    # the other was writing into.
+    if accelerator.is_local_main_process:
+        claim_checkpoints(work, key or trainer_key(trainer))
+    accelerator.wait_for_everyone()
     if kept != work:
         trainer.add_callback(KeepCheckpoint(kept))
-    output = trainer.train(resume_from_checkpoint=resume_point(work))
-    for folder in {work, kept}:
-        shutil.rmtree(folder, ignore_errors=True)
+    output = trainer.train(resume_from_checkpoint=resume_point(work, tidy=accelerator.is_local_main_process))
+    accelerator.wait_for_everyone()  # every process's last checkpoint files are written
+    if accelerator.is_local_main_process:
+        for folder in {work, kept}:
+            shutil.rmtree(folder, ignore_errors=True)
     return output
 
 

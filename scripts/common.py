@@ -8,6 +8,7 @@ under `accelerate launch`, and save adapters and logs where the notebooks do
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from transformers import TrainerCallback
@@ -53,7 +54,14 @@ def in_one_line(main) -> None:
     try:
         main()
     except (FileNotFoundError, PermissionError) as error:
-        sys.exit(f"error: {error}")
+        sys.exit(f"error{launch_process()}: {error}")
+
+
+def launch_process() -> str:
+    """Which process of a launch this is, for its error line (torchrun and accelerate set these);
+    nothing when it runs alone."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return f" (process {os.environ.get('RANK', '?')} of {world})" if world > 1 else ""
 
 
 class LaunchRecord(TrainerCallback):

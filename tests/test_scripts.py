@@ -32,6 +32,13 @@ def launch(script: str, *args: str, processes: int = 2, model: Path) -> subproce
                           capture_output=True, text=True, timeout=300)
 
 
+def why(done: subprocess.CompletedProcess) -> str:
+    """A failed launch's own error lines (each process's one-line "error: ..."), then the end of
+    its stderr, which torchrun fills with the other process's barrier error and its summary."""
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    return "\n".join([*errors, "...", done.stderr[-3000:]])
+
+
 def launch_record(name: str) -> dict:
     return json.loads((runs_dir("tiny") / "launches" / f"{name}.json").read_text())
 
@@ -39,7 +46,7 @@ def launch_record(name: str) -> dict:
 def test_sft_then_grpo_run_in_two_processes(small_model, scratch_course):
     profile = load_profile("tiny", small_model=str(small_model))
     done = launch("sft.py", "--task", "triage", "--max-steps", "3", model=small_model)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     record = launch_record("sft_triage")
     recipe = SFT_SMALL["tiny"]["triage"]
     assert record["world_size"] == 2 and record["optimiser_steps"] == 3
@@ -52,7 +59,7 @@ def test_sft_then_grpo_run_in_two_processes(small_model, scratch_course):
     assert lora_b and any(p.abs().sum() > 0 for p in lora_b), "the saved adapter should hold trained weights"
 
     done = launch("grpo.py", "--variant", "triage_no_bonus", "--max-steps", "2", model=small_model)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     record = launch_record("grpo_triage_no_bonus")
     assert record["world_size"] == 2 and record["optimiser_steps"] == 2
     log = json.loads((runs_dir("tiny") / "logs" / "grpo_triage_no_bonus.json").read_text())
@@ -71,9 +78,9 @@ def test_ppo_refuses_several_processes_and_says_what_to_do(small_model, scratch_
 
 def test_ppo_runs_in_one_process_from_the_sft_adapter(small_model, scratch_course):
     done = launch("sft.py", "--task", "medqa", "--max-steps", "1", processes=1, model=small_model)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     done = launch("ppo.py", "--max-steps", "1", processes=1, model=small_model)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, why(done)
     profile = load_profile("tiny", small_model=str(small_model))
     ppo = saved_adapter(profile, "ppo_mcq")
     assert (ppo.method, ppo.steps, ppo.smoke_steps) == ("ppo", 1, 1)  # --max-steps: a run cut short, labelled so
@@ -127,3 +134,24 @@ def test_only_the_main_process_writes_the_training_log(tmp_path):
     assert not (tmp_path / "log.json").exists() and monitor.log["step"] == []
     monitor.on_log(None, SimpleNamespace(**{**vars(state), "is_world_process_zero": True}), None, logs={"loss": 1.0})
     assert json.loads((tmp_path / "log.json").read_text())["step"] == [1.0]
+
+
+def test_under_a_launcher_each_process_names_itself_in_its_error_line(monkeypatch, capsys):
+    """torchrun shows the last lines of a failed launch, which are the other process's barrier
+    error: the process that failed says which it was, so its line can be found above them."""
+    from test_course import load_script
+
+    common = load_script("common")
+
+    def missing():
+        raise FileNotFoundError("no adapter 'sft_triage'")
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(SystemExit) as ended:
+        common.in_one_line(missing)
+    assert str(ended.value) == "error (process 0 of 2): no adapter 'sft_triage'"
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    with pytest.raises(SystemExit) as ended:
+        common.in_one_line(missing)
+    assert str(ended.value) == "error: no adapter 'sft_triage'"

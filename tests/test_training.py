@@ -218,3 +218,43 @@ def test_an_adapter_records_the_steps_it_was_trained_for(course, small_model):
     info = AdapterInfo("counted_test", "pocket", ("medqa",), "test", "sft")
     run_sft(model, tokenizer, conversations(8), load_profile("tiny"), RECIPE, info)
     assert [a.steps for a in find_adapters(load_profile("tiny")) if a.name == "counted_test"] == [2]
+
+
+class LaunchedTrainer:
+    """A trainer of one process of a two-process launch, as far as `train_resumable` sees it:
+    its output folder, its place in the launch, and the barriers it waits at."""
+
+    def __init__(self, output_dir, main: bool):
+        from types import SimpleNamespace
+
+        self.args = SimpleNamespace(output_dir=str(output_dir))
+        self.events = []
+        self.accelerator = SimpleNamespace(is_local_main_process=main,
+                                           wait_for_everyone=lambda: self.events.append("barrier"))
+
+    def add_callback(self, callback):
+        pass
+
+    def train(self, resume_from_checkpoint=None):
+        self.events.append("train")
+
+
+@pytest.mark.parametrize("main", [True, False])
+def test_only_one_process_of_a_launch_claims_and_removes_the_checkpoint_folder(tmp_path, main):
+    """Two processes claiming one folder at once could each read the other's half-written claim
+    as another run's and remove the folder the other was writing into, and both removed partial
+    checkpoints. The launch's main process claims and tidies it before a barrier and removes it
+    after one; the others only read it."""
+    from medlab.training import RUN_FILE, run_of, train_resumable
+
+    work = tmp_path / "checkpoints"
+    work.mkdir()
+    (work / RUN_FILE).write_text(json.dumps({"key": "another run"}))
+    (work / "checkpoint-3").mkdir()  # written only in part: no trainer_state.json
+    trainer = LaunchedTrainer(work, main)
+    train_resumable(trainer, key="this run")
+    assert trainer.events == ["barrier", "train", "barrier"]
+    if main:
+        assert not work.exists()  # claimed (another run's checkpoints gone), then removed after training
+    else:
+        assert run_of(work) == "another run" and (work / "checkpoint-3").is_dir()  # untouched
