@@ -169,13 +169,13 @@ def main(argv: list[str] | None = None) -> int:
     from medlab.adapters import adapters_dir
     from medlab.cards import CARD
     from medlab.profiles import load_profile
-    from medlab.runlog import course_root, runs_dir
+    from medlab.runlog import course_root, summary_file
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="tiny")
     parser.add_argument("--print", action="store_true", help="print the table; change nothing")
     args = parser.parse_args(argv)
-    path = runs_dir(args.profile) / "summary.json"
+    path = summary_file(args.profile)
     if not path.exists():
         parser.error(f"{path}: no run yet; `make course` (or python -m medlab.runner --profile {args.profile}) first")
     summary = json.loads(path.read_text())

@@ -81,6 +81,11 @@ def scratch_root() -> Path | None:
     return Path(scratch).resolve() if scratch else None
 
 
+def summary_file(profile_name: str) -> Path:
+    """Where the runner keeps a course run's summary: each notebook's seconds, memory and metrics."""
+    return runs_dir(profile_name) / "summary.json"
+
+
 def metrics_file(profile_name: str, notebook: str) -> Path:
     """Where a notebook's run (`NotebookRun.record`) keeps what it measured."""
     return runs_dir(profile_name) / "metrics" / f"{notebook}.json"

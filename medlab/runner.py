@@ -30,7 +30,7 @@ from nbclient.exceptions import DeadKernelError
 
 from medlab.env import machine
 from medlab.profiles import DATA_PATHS, OVERRIDES_VARIABLE, ProfileError, load_profile, parse_overrides
-from medlab.runlog import HomeNotWritable, course_root, pin_home, recorded_by, runs_dir, write_json
+from medlab.runlog import HomeNotWritable, course_root, pin_home, recorded_by, runs_dir, summary_file, write_json
 
 
 def course_notebooks(folder: Path) -> list[Path]:
@@ -278,12 +278,12 @@ def run_in_order(notebooks: list[Path], profile: str, seed: int, summary: dict) 
     summary["seconds"] = round(time.time() - total, 1)
     _write_summary(profile, summary)
     print(f"course on profile {profile!r}: {len(notebooks)} notebooks in {summary['seconds']} s; "
-          f"summary in {runs_dir(profile) / 'summary.json'}")
+          f"summary in {summary_file(profile)}")
     return 0
 
 
 def _write_summary(profile: str, summary: dict) -> None:
-    write_json(runs_dir(profile) / "summary.json", summary)
+    write_json(summary_file(profile), summary)
 
 
 def main(argv: list[str] | None = None) -> int:

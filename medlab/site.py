@@ -27,7 +27,7 @@ import re
 import shutil
 from pathlib import Path
 
-from medlab.runlog import course_root, runs_dir
+from medlab.runlog import course_root, runs_dir, summary_file
 
 CONF = '''# Written by medlab.site for one build: Sphinx with MyST-NB over a run's executed notebooks.
 project = "medlab"
@@ -159,7 +159,7 @@ def stage(profile: str, folder: Path) -> dict:
     run with its run line, the solutions, the data cards and Sphinx's configuration. Returns the
     run's summary."""
     runs = runs_dir(profile)
-    summary_path = runs / "summary.json"
+    summary_path = summary_file(profile)
     if not summary_path.exists():
         raise FileNotFoundError(f"{summary_path}: no run to show; `make course` (or python -m medlab.runner "
                                 f"--profile {profile}) first")
