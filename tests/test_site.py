@@ -10,17 +10,22 @@ file server, and every figure must have loaded and no request leave the machine.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
@@ -172,28 +177,89 @@ async def visit(debugger: str, urls: list[str]) -> dict[str, dict]:
     return found
 
 
+def living_members(group: int) -> list[int]:
+    """The processes of a process group that have not exited (zombies, which write nothing, left out)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, pgrp = stat.read_text().rpartition(")")[2].split()[:3]
+        except OSError:  # it exited while we looked
+            continue
+        if int(pgrp) == group and state != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def stop_group(process: subprocess.Popen, seconds: float = 30) -> None:
+    """Stop a process started in its own session and every process it started, and wait for all.
+
+    Chromium's main process exits on SIGTERM before its helpers (the storage service among them)
+    have finished writing into the profile folder: removing the folder then failed once under
+    load with "Directory not empty". So the whole group is stopped, and killed if it lingers.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.time() + seconds
+    while (process.poll() is None or living_members(process.pid)) and time.time() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=seconds)
+
+
+@contextlib.contextmanager
+def running(command: list[str]) -> Iterator[subprocess.Popen]:
+    """A browser for the length of a with block; when it ends, no process of it is left."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        yield process
+    finally:
+        stop_group(process)
+
+
+LINGERING_HELPER = """
+import os, pathlib, signal, sys, time
+profile = pathlib.Path(sys.argv[1])
+if os.fork() == 0:  # a helper that takes a while to finish writing after SIGTERM
+    def finish(*_):
+        time.sleep(1)
+        (profile / "written late").write_text("x")
+        os._exit(0)
+    signal.signal(signal.SIGTERM, finish)
+    (profile / "ready").write_text("")
+    while True:
+        time.sleep(0.1)
+signal.pause()  # the main process: SIGTERM ends it at once
+"""
+
+
+def test_when_the_browser_is_stopped_none_of_its_helpers_is_still_writing_into_its_profile(tmp_path):
+    with running([sys.executable, "-c", LINGERING_HELPER, str(tmp_path)]) as process:
+        deadline = time.time() + 30
+        while not (tmp_path / "ready").exists() and time.time() < deadline:
+            time.sleep(0.05)
+    assert (tmp_path / "written late").exists(), "returned while a helper was still writing"
+    assert living_members(process.pid) == []
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium to open the site in: apt-get install chromium "
                                              "(.ci/run installs it)")
 def test_in_a_browser_the_pages_load_their_figures_and_fetch_nothing_from_outside(served):
     port = free_port()
-    with tempfile.TemporaryDirectory() as profile_dir:
-        browser = subprocess.Popen([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                    f"--remote-debugging-port={port}", f"--user-data-dir={profile_dir}",
-                                    "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline, pages = time.time() + 60, None
-            while pages is None and time.time() < deadline:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
-                        pages = [t for t in json.load(answer) if t["type"] == "page"]
-                except OSError:
-                    time.sleep(0.5)
-            assert pages, "Chromium's DevTools did not answer"
-            urls = [served, urljoin(served, "notebooks/00_first.html")]
-            found = asyncio.run(visit(pages[0]["webSocketDebuggerUrl"], urls))
-        finally:
-            browser.terminate()
-            browser.wait(timeout=30)
+    with tempfile.TemporaryDirectory() as profile_dir, \
+            running([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                     f"--remote-debugging-port={port}", f"--user-data-dir={profile_dir}", "about:blank"]):
+        deadline, pages = time.time() + 60, None
+        while pages is None and time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=5) as answer:
+                    pages = [t for t in json.load(answer) if t["type"] == "page"]
+            except OSError:
+                time.sleep(0.5)
+        assert pages, "Chromium's DevTools did not answer"
+        urls = [served, urljoin(served, "notebooks/00_first.html")]
+        found = asyncio.run(visit(pages[0]["webSocketDebuggerUrl"], urls))
     for url, seen in found.items():
         assert all(request.startswith((served, "data:")) for request in seen["requests"]), seen["requests"]
         assert seen["requests"], f"{url}: no request recorded"
