@@ -36,6 +36,7 @@ nb_execution_mode = "off"  # the run executed them; the site shows what it store
 nb_ipywidgets_js = {}  # progress bars as text: no widget manager fetched from the internet
 mathjax_path = "no-mathjax.js"  # a local, empty script: MathJax is not fetched (formulas show as written)
 html_static_path = ["_static"]
+html_css_files = ["medlab.css"]  # wide tables scroll in the text column (WIDE_TABLES)
 html_theme = "alabaster"
 html_title = "medlab: fine-tuning language models for clinical reasoning"
 html_show_sourcelink = False
@@ -44,6 +45,13 @@ html_show_sphinx = False
 exclude_patterns = ["_build"]
 suppress_warnings = ["myst.xref_missing", "myst.header", "misc.highlighting_failure"]
 '''
+
+
+# The course's tables (08's results, the README's figures) are wider than alabaster's text
+# column: each scrolls sideways inside the column, and the page itself never does.
+WIDE_TABLES = """div.body table { display: block; max-width: 100%; overflow-x: auto; }
+div.body div.output { max-width: 100%; overflow-x: auto; }
+"""
 
 
 def run_line(summary: dict) -> str:
@@ -175,9 +183,12 @@ def stage(profile: str, folder: Path) -> dict:
             shutil.copy2(root / image, folder / image)
     (folder / "index.md").write_text(course_map(summary, readme), encoding="utf-8")
     # the run's line under the site's name in the sidebar of every page, the README's and cards' too
-    (folder / "conf.py").write_text(CONF + f"html_theme_options = {{'description': {run_line(summary)!r}}}\n")
+    # a page as wide as the course map's six columns on a laptop (alabaster's default is 940 pixels)
+    options = {"description": run_line(summary), "page_width": "1200px", "body_max_width": "none"}
+    (folder / "conf.py").write_text(CONF + f"html_theme_options = {options!r}\n")
     (folder / "_static").mkdir()
     (folder / "_static" / "no-mathjax.js").write_text("// MathJax is not loaded: the site fetches nothing\n")
+    (folder / "_static" / "medlab.css").write_text(WIDE_TABLES)
     shutil.copy2(root / "notebooks" / "SOLUTIONS.md", folder / "notebooks" / "SOLUTIONS.md")
     for page in data_cards():
         (folder / page).parent.mkdir(parents=True, exist_ok=True)

@@ -3,8 +3,9 @@
 A scratch course of two notebooks runs through the course's runner (as `make course` runs the
 real one), then the site is built from its executed copies with the course's README, solutions
 and data cards. Every link inside the site must lead to a page or file of it; headless Chromium
-(as tests/test_jupyterlab.py uses it) opens the course map and a notebook's page from a local
-file server, and every figure must have loaded and no request leave the machine.
+(as tests/test_jupyterlab.py uses it) opens the course map, a notebook's page and the README
+from a local file server in an 800-pixel window: every figure must have loaded, no request
+leave the machine, and no page be wider than the window (wide tables scroll in their column).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import pytest
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 FIGURE = "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [3, 1, 2])\nplt.show()"
+WIDE_TABLE = "import pandas as pd\npd.DataFrame([[f'wider_than_any_window_{k}' * 2 for k in range(12)]])"
 RECORDS = "from medlab.runlog import start_notebook\nrun = start_notebook(NAME, PROFILE, seed=SEED)\nrun.record(rows=3)"
 BADGE = ('<a href="https://colab.research.google.com/github/x/y/blob/main/notebooks/00_first.ipynb">'
          '<img src="https://colab.research.google.com/assets/colab-badge.svg" alt="Open In Colab"/></a>')
@@ -61,7 +63,8 @@ def site(tmp_path_factory):
         folder = home / "notebooks"
         folder.mkdir()
         write_notebook(folder / "00_first.ipynb", "00_first", f"# 00 · First\n\n{BADGE}\n\nThen [the second]"
-                       "(01_second.ipynb) and the [solutions](SOLUTIONS.md).", RECORDS, FIGURE)
+                       "(01_second.ipynb) and the [solutions](SOLUTIONS.md).", RECORDS, FIGURE,
+                       WIDE_TABLE)
         write_notebook(folder / "01_second.ipynb", "01_second", "# 01 · Second\n\nBack to [the first](00_first.ipynb).",
                        RECORDS)
         assert run_course("tiny", seed=0, folder=folder) == 0
@@ -172,7 +175,10 @@ async def visit(debugger: str, urls: list[str]) -> dict[str, dict]:
         await call("Page.navigate", {"url": url}, until="Page.loadEventFired", seen=requests)
         images = await call("Runtime.evaluate", {"returnByValue": True, "expression":
                             "JSON.stringify(Array.from(document.images).map(i => [i.src, i.naturalWidth]))"})
-        found[url] = {"requests": requests, "images": json.loads(images["result"]["value"])}
+        widths = await call("Runtime.evaluate", {"returnByValue": True, "expression":
+                            "[document.documentElement.scrollWidth, window.innerWidth]"})
+        found[url] = {"requests": requests, "images": json.loads(images["result"]["value"]),
+                      "widths": widths["result"]["value"]}
     connection.close()
     return found
 
@@ -245,11 +251,12 @@ def test_when_the_browser_is_stopped_none_of_its_helpers_is_still_writing_into_i
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium to open the site in: apt-get install chromium "
                                              "(.ci/run installs it)")
-def test_in_a_browser_the_pages_load_their_figures_and_fetch_nothing_from_outside(served):
+def test_in_a_browser_the_pages_load_their_figures_fetch_nothing_from_outside_and_fit_the_window(served):
     port = free_port()
     with tempfile.TemporaryDirectory() as profile_dir, \
             running([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                     f"--remote-debugging-port={port}", f"--user-data-dir={profile_dir}", "about:blank"]):
+                     "--window-size=800,600", f"--remote-debugging-port={port}", f"--user-data-dir={profile_dir}",
+                     "about:blank"]):
         deadline, pages = time.time() + 60, None
         while pages is None and time.time() < deadline:
             try:
@@ -258,10 +265,12 @@ def test_in_a_browser_the_pages_load_their_figures_and_fetch_nothing_from_outsid
             except OSError:
                 time.sleep(0.5)
         assert pages, "Chromium's DevTools did not answer"
-        urls = [served, urljoin(served, "notebooks/00_first.html")]
+        urls = [served, urljoin(served, "notebooks/00_first.html"), urljoin(served, "README.html")]
         found = asyncio.run(visit(pages[0]["webSocketDebuggerUrl"], urls))
     for url, seen in found.items():
         assert all(request.startswith((served, "data:")) for request in seen["requests"]), seen["requests"]
         assert seen["requests"], f"{url}: no request recorded"
+        page_width, window_width = seen["widths"]  # a wide table scrolls in its column; the page does not
+        assert page_width <= window_width, f"{url}: {page_width} pixels wide in a window of {window_width}"
     figures = found[urls[1]]["images"]
     assert figures and all(width > 0 for _, width in figures), figures  # the notebook's plot, drawn
