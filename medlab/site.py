@@ -43,7 +43,7 @@ html_show_sourcelink = False
 html_copy_source = False  # the executed notebooks are big; the pages hold what they show
 html_show_sphinx = False
 exclude_patterns = ["_build"]
-suppress_warnings = ["myst.xref_missing", "myst.header", "misc.highlighting_failure"]
+myst_heading_anchors = 3  # GitHub's anchors: the README's "#the-llamacpp-build" finds its heading
 '''
 
 

@@ -117,6 +117,44 @@ def test_no_link_inside_the_site_is_broken(site):
     assert {"index.html", "README.html", "notebooks/00_first.html", "notebooks/SOLUTIONS.html"} <= pages
 
 
+class Anchors(HTMLParser):
+    """Every link on a page with its words, and every id a link can lead to."""
+
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids, self.open = [], set(), None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.ids.add(attrs.get("id"))
+        if tag == "a" and attrs.get("href"):
+            self.open = [attrs["href"], ""]
+
+    def handle_data(self, data):
+        if self.open:
+            self.open[1] += data
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self.open:
+            self.links.append((self.open[0], " ".join(self.open[1].split())))
+            self.open = None
+
+
+def test_the_readmes_links_to_its_own_sections_lead_to_them_on_the_site(site):
+    """GitHub's anchors drop a heading's dots ("The llama.cpp build": #the-llamacpp-build); a
+    link the site cannot resolve is shown as plain words, so each must be a link to an id."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    wanted = re.findall(r"\[([^\]]+)\]\(#([^)]+)\)", readme)
+    assert wanted, "the README links to its own sections"
+    page = Anchors()
+    page.feed((site / "README.html").read_text())
+    for words, _ in wanted:
+        words = " ".join(re.sub(r"[`*]", "", words).split())
+        targets = [href for href, text in page.links if text == words and href.startswith("#")]
+        assert targets, f"the README's link {words!r} is not a link on the site"
+        assert all(href[1:] in page.ids for href in targets), (words, targets)
+
+
 def test_no_page_loads_anything_from_outside_the_site(site):
     """Links may lead out (Colab, the Hub); images, scripts and styles must not come from outside."""
     outside = []
