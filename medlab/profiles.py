@@ -43,7 +43,7 @@ class Profile:
     gradient_checkpointing: bool  # trades ~30% speed for activations that fit in 15 GB
     optim: str  # paged 8-bit AdamW keeps optimizer state out of the T4's memory peak
     max_seq_len: int  # longest training example in tokens; longer ones are truncated
-    max_new_tokens: int  # ceiling on any reply; each task's budget is in evaluation.TOKEN_BUDGETS
+    max_new_tokens: int  # ceiling on any reply; each task's budget is its `budgets` (evaluation.token_budget)
     max_train_examples: int  # cap on training rows per notebook; 0 means all
     max_eval_examples: int  # cap on held-out rows per evaluation; 0 means all
     # Prompts per generation batch in every evaluation (a GPU halves it on running out of memory).
