@@ -44,6 +44,7 @@ class DataSource:
     hub_id: str | None  # where learners load it from, if the Hub has it
     citation: str
     credentialed: bool = False  # under PhysioNet's data use agreement: never shared
+    evaluated_on: str = "held-out cases"  # what 08's evaluation of the task asks
 
 
 DATA = {
@@ -59,7 +60,8 @@ DATA = {
                             credentialed=True),
     "triage": DataSource("MIETIC (MIMIC-IV-Ext Triage Instruction Corpus)", None,
                          "MIMIC-IV-Ext Triage Instruction Corpus, PhysioNet; levels by the Emergency Severity "
-                         "Index, version 4 (Gilboy et al., ESI Implementation Handbook, AHRQ).", credentialed=True),
+                         "Index, version 4 (Gilboy et al., ESI Implementation Handbook, AHRQ).", credentialed=True,
+                         evaluated_on="cases of the triage benchmark (none of them in training; mostly ESI 1-2)"),
     "imaging": DataSource("an imaging appropriateness table (variant, procedure, category)", None,
                           "Categories as the ACR Appropriateness Criteria define them (American College of "
                           "Radiology); the course's own scenario table, written for it, not ACR's text."),
@@ -144,15 +146,44 @@ def trained_on(info: AdapterInfo) -> list[str]:
     return [run.task] if run else list(dict.fromkeys(task.split("_")[0] for task in info.tasks))
 
 
-def data_of(task: str, record: Recorded, profile: Profile) -> str:
-    """How the card names the data of `task`: the learner's credentialed copy, the Hub's
-    dataset, or the course's own synthetic files in that dataset's format."""
-    source = source_of(task)
-    if any(TASK_OF_CREDENTIALED.get(name) == task for name in record.credentialed):
+def named_data(task: str, profile: Profile, credentialed: bool) -> str:
+    """How a card names the data a task read: the learner's credentialed copy, the Hub's dataset,
+    the learner's own appropriateness table, or the course's synthetic files in that dataset's
+    format (never the real dataset's name for the course's own files).
+
+    >>> from medlab.profiles import load_profile
+    >>> named_data("medqa", load_profile("tiny"), False), named_data("medqa", load_profile("t4"), False)
+    ("the course's synthetic medqa data, in the format of MedQA (USMLE, 4 options)", 'MedQA (USMLE, 4 options)')
+    """
+    source, task = source_of(task), task.split("_")[0]
+    if credentialed:
         return f"{source.name}: the learner's own copy (credentialed, not shared)"
     if source.hub_id and profile.data_source == "hub":
-        return f"{source.name} (`{source.hub_id}`)"
+        return source.name
+    if task == "imaging" and profile.appropriateness_csv:
+        return f"{source.name}: the learner's own"
     return f"the course's synthetic {task} data, in the format of {source.name}"
+
+
+def data_of(task: str, record: Recorded, profile: Profile) -> str:
+    """How the card names the data that trained the adapter on `task` (with its Hub id)."""
+    named = named_data(task, profile, any(TASK_OF_CREDENTIALED.get(name) == task for name in record.credentialed))
+    hub_id = source_of(task).hub_id
+    return f"{named} (`{hub_id}`)" if named == source_of(task).name and hub_id else named
+
+
+def credentialed_evaluations(record: Recorded, profile: Profile) -> list[str]:
+    """The credentialed datasets 08 read when it evaluated this adapter's tasks."""
+    read = recorded_by(profile.name, "08_evaluation").get("credentialed_data", [])
+    evaluated = {result["task"].split("_")[0] for result in record.results}
+    return [name for name in read if TASK_OF_CREDENTIALED.get(name) in evaluated]
+
+
+def evaluated_data(result: dict, record: Recorded, profile: Profile) -> str:
+    """How the card names the data of one of 08's evaluations."""
+    task = result["task"].split("_")[0]
+    read = credentialed_evaluations(record, profile)
+    return named_data(task, profile, any(TASK_OF_CREDENTIALED.get(name) == task for name in read))
 
 
 def model_index(record: Recorded, profile: Profile) -> list:
@@ -167,7 +198,8 @@ def model_index(record: Recorded, profile: Profile) -> list:
         off = thinking_off(result)
         for metric, (value, _, _) in result["metrics"].items():
             entries.append(EvalResult(
-                task_type="text-generation", dataset_type=hub_id or result["task"], dataset_name=source.name,
+                task_type="text-generation", dataset_type=hub_id or result["task"],
+                dataset_name=evaluated_data(result, record, profile),
                 dataset_config="thinking-off" if off else None,  # the Hub groups results by dataset and config
                 metric_type=metric, metric_value=round(value, 4),
                 metric_name=metric + (" (thinking off)" if off else "")))
@@ -205,8 +237,13 @@ def summary(record: Recorded, profile: Profile) -> str:
     if run is None:
         origin = "It is not one of the course's runs (`medlab.course.RUNS`), so the card cannot say what it reproduces."
     else:
-        origin = (f"It is the course's `{run.name}` run (notebook `{run.notebook}`, or its script in `scripts/`), "
-                  f"and reproduces: {'; '.join(run.reproduces) or 'no published system'}.")
+        script = ", or its script in `scripts/`" if run.scripted else ""
+        # a warm start or an ablation is a step of a reproduction, not the published system itself
+        part = (f"one of the steps that reproduce {'; '.join(run.reproduces)}" if run.reproduces
+                else "a comparison of the course's own, reproducing no published system")
+        origin = f"It is the course's `{run.name}` run (notebook `{run.notebook}`{script}), {part}."
+    compare = ("comparing it with the published system it reproduces" if run and run.reproduces
+               else "comparing it with the course's other runs")
     start = f", continuing from the `{run.start}` adapter" if run and run.start else ""
     return "\n".join([
         f"# {info.name}",
@@ -215,8 +252,8 @@ def summary(record: Recorded, profile: Profile) -> str:
         f"{', '.join(data_of(task, record, profile) for task in trained_on(info))}{start}, "
         f"on the medlab course's `{profile.name}` profile. {origin}",
         "",
-        f"Intended use: learning how fine-tuning for clinical reasoning works, and comparing it with the "
-        f"published system it reproduces. Tasks it is evaluated on: {', '.join(info.tasks)}.",
+        f"Intended use: learning how fine-tuning for clinical reasoning works, and {compare}. "
+        f"Tasks it is evaluated on: {', '.join(info.tasks)}.",
         "",
         NOT_FOR_CLINICAL_USE,
     ])
@@ -286,24 +323,34 @@ def rule_table() -> str:
 
 def training_results(record: Recorded, curves: str | None) -> str:
     """Steps (rollouts for PPO), time and machine, and where the logged loss and reward began and
-    ended (the mean of the first and last quarter of the steps: one step's value is noise)."""
+    ended (the mean of the first and last quarter of the steps: one step's value is noise); with
+    several rewards, each of them too (the weights are in the reward design)."""
     from medlab.training import quarter_means
 
     info = record.info
     unit = "PPO rollouts" if info.method == "ppo" else "optimiser steps"
     took = f"in {info.train_seconds:.0f} s" if info.train_seconds else "(time not recorded)"
     lines = [f"- {info.steps} {unit} {took} on {info.hardware or 'a machine not recorded'}"]
-    for key in ("loss", "reward"):
+    # the reward the run trained on (its rewards, weighted), then each reward as logged: a weight of
+    # 0 logs a reward without training on it (07's bonus run logs the plain reward for comparison)
+    named = [(key.split("/")[1], key) for key in record.log if key.startswith("rewards/") and key.endswith("/mean")]
+    shown = [("loss", "loss"), ("reward", "reward"), *((f"reward `{name}`", key) for name, key in named)]
+    for what, key in (shown if len(named) > 1 else shown[:2]):
         values = [value for value in record.log.get(key) or [] if value is not None]
         if values:
             first, last = quarter_means(values)
-            lines.append(f"- {key}: {first:.3f} over the first quarter of the steps, {last:.3f} over the last")
+            lines.append(f"- {what}: {first:.3f} over the first quarter of the steps, {last:.3f} over the last")
     if curves:
         lines.append(f"\n![training curves]({curves})")
     return "\n".join(lines)
 
 
-def evaluation(record: Recorded) -> str:
+def cases(result: dict) -> str:
+    """The cases an evaluation asked: "36 cases of the triage benchmark (...)", "48 held-out cases"."""
+    return f"{result['extras'].get('n', '?')} {source_of(result['task']).evaluated_on}"
+
+
+def evaluation(record: Recorded, profile: Profile) -> str:
     """Every evaluation of the adapter: each metric with its 95% interval, and the majority policy's
     value beside it (the score of answering the most common gold label to everything)."""
     if not record.results:
@@ -314,7 +361,7 @@ def evaluation(record: Recorded) -> str:
         rows = [(metric, f"{value:.3f}", f"[{low:.3f}, {high:.3f}]",
                  f"{majority[metric]:.3f}" if metric in majority else "")
                 for metric, (value, low, high) in result["metrics"].items()]
-        parts.append(f"**{label(result)}** ({result['extras'].get('n', '?')} held-out cases)\n\n"
+        parts.append(f"**{label(result)}** ({cases(result)}; {evaluated_data(result, record, profile)})\n\n"
                      + table(("metric", "value", "95% interval", "majority policy"), rows))
     return "\n\n".join(parts)
 
@@ -336,11 +383,20 @@ def smaller_files(record: Recorded) -> str:
     parity = recorded_parity(record.info.name, record.profile)
     if not parity:
         return "Not exported: notebook 09 writes GGUF files (f16, q8_0, q4_0) of the adapter it exports."
-    return ("Merged into its base and converted by llama.cpp (notebook 09); each file answered the same held-out "
-            "questions as the transformers model:\n\n" + parity_table(parity))
+    return ("Merged into its base and converted by llama.cpp (notebook 09); " + parity_questions(record.profile)
+            + ":\n\n" + parity_table(parity))
 
 
-def limitations(record: Recorded) -> str:
+def parity_questions(profile: str) -> str:
+    """What 09's parity table compares: the first held-out cases of the adapter's task, answered by
+    each file and by the merged model in transformers."""
+    metrics = recorded_by(profile, "09_export_chat").get("metrics", {})
+    asked, task = metrics.get("parity_questions", ""), metrics.get("parity_task", "")
+    return (f"each file answered the first {asked} held-out {task} questions".replace("  ", " ")
+            + ", as did the merged model in transformers (the first row)")
+
+
+def limitations(record: Recorded, profile: Profile) -> str:
     """What the run's own numbers say the adapter cannot be trusted with."""
     from medlab.evaluation import TASKS
 
@@ -352,18 +408,69 @@ def limitations(record: Recorded) -> str:
         headline = TASKS[result["task"]].headline if result["task"] in TASKS else None
         value, low, high = metrics.get(headline, (0.0, 0.0, 0.0))
         if high - low > 0.1:
-            lines.append(f"- {label(result)}: {headline} {value:.2f} on {extras.get('n', '?')} held-out cases, "
+            lines.append(f"- {label(result)}: {headline} {value:.2f} on {cases(result)}, "
                          f"anywhere from {low:.2f} to {high:.2f} within its 95% interval.")
+        against = against_majority(headline, metrics.get(headline), (extras.get("majority") or {}).get(headline))
+        if against:
+            lines.append(f"- {label(result)}: {against}")
+        if result["task"] == "imaging_citations":
+            lines.append(f"- {label(result)}: {EVIDENCE_GIVEN}" + ("" if profile.appropriateness_csv
+                                                                   else " " + COURSE_EVIDENCE))
         if "critical_under_triage" in metrics:
             share, _, upper = metrics["critical_under_triage"]
             lines.append(f"- {label(result)}: in {share:.0%} of the cases (up to {upper:.0%} within the 95% "
-                         "interval) an ESI 1 or 2 patient was sent to wait, the triage error that harms.")
+                         f"interval) an ESI 1 or 2 patient was sent to wait, the triage error that harms"
+                         f"{sent_to_wait(share, extras)}.")
         predicted = extras.get("labels_predicted")
         if predicted == 0:
             lines.append(f"- {label(result)}: no answer could be read from its replies.")
         elif predicted == 1:
             lines.append(f"- {label(result)}: gives one answer to every case; its scores come from that alone.")
     return "\n".join(lines)
+
+
+EVIDENCE_GIVEN = ("the prompt gives the case's evidence line, so this score measures reading it; the `imaging` "
+                  "evaluation, without it, measures judging the case.")
+COURSE_EVIDENCE = ("In the course's own table each evidence wording belongs to one category, so a perfect score "
+                   "here is a lookup.")
+
+
+def against_majority(metric: str, scored: list | None, majority: float | None) -> str | None:
+    """A limitation when the headline does not beat answering the most common label to every case.
+
+    >>> against_majority("exact", [0.11, 0.04, 0.25], 0.39)
+    "exact 0.11 is below the majority policy's 0.39 (the most common answer given to every case)."
+    >>> against_majority("exact", [0.45, 0.30, 0.61], 0.39)
+    "exact 0.45 does not beat the majority policy's 0.39 beyond its 95% interval [0.30, 0.61]."
+    >>> against_majority("exact", [0.75, 0.58, 0.87], 0.39) is None
+    True
+    """
+    if scored is None or majority is None:
+        return None
+    value, low, high = scored
+    if high < majority:
+        return (f"{metric} {value:.2f} is below the majority policy's {majority:.2f} "
+                "(the most common answer given to every case).")
+    if low <= majority:
+        return (f"{metric} {value:.2f} does not beat the majority policy's {majority:.2f} beyond its 95% "
+                f"interval [{low:.2f}, {high:.2f}].")
+    return None
+
+
+def sent_to_wait(share: float, extras: dict) -> str:
+    """The critical under-triage as counts: of all cases, and of the ESI 1-2 patients among them.
+
+    >>> sent_to_wait(20 / 36, {"n": 36, "labels": ["1", "2", "3", "4", "5"],
+    ...                        "confusion": [[0, 5, 6, 1, 2, 0], [0, 0, 5, 3, 3, 0], [0] * 6, [0] * 6, [0] * 6]})
+    ': 20 of 36 cases, 20 of the 25 ESI 1-2 patients'
+    """
+    n = extras.get("n")
+    if not n:
+        return ""
+    count = round(share * n)
+    rows = dict(zip(extras.get("labels") or [], extras.get("confusion") or [], strict=False))
+    urgent = sum(sum(rows[level]) for level in ("1", "2") if level in rows)
+    return f": {count} of {n} cases" + (f", {count} of the {urgent} ESI 1-2 patients" if urgent else "")
 
 
 def usage(record: Recorded, repo_id: str | None) -> str:
@@ -418,10 +525,10 @@ def adapter_card(folder: Path, profile: Profile, repo_id: str | None = None):
         "## Training configuration\n\n" + settings_table(record),
         "## Reward design\n\n" + reward_design(record),
         "## Training results\n\n" + training_results(record, curves),
-        "## Evaluation\n\n" + evaluation(record),
+        "## Evaluation\n\n" + evaluation(record, profile),
         "## Smaller files (GGUF)\n\n" + smaller_files(record),
         "## How to use it\n\n" + usage(record, repo_id),
-        "## Limitations\n\n" + limitations(record),
+        "## Limitations\n\n" + limitations(record, profile),
         "## Data and citations\n\n" + citations(record, profile),
     ])
     return ModelCard(f"---\n{card_data(record, profile).to_yaml()}\n---\n\n{body}\n")
@@ -470,13 +577,22 @@ def gguf_usage(file: str, context: int) -> str:
     ])
 
 
+def usable_context(path: Path) -> int:
+    """The context the usage code asks for: `export.DEFAULT_CONTEXT`, or the model's trained
+    context where that is shorter (1,024 tokens for the pocket model), as `export.load_gguf` does."""
+    from medlab.export import DEFAULT_CONTEXT, gguf_metadata, metadata_int
+
+    try:
+        return min(DEFAULT_CONTEXT, metadata_int(gguf_metadata(path), "context_length"))
+    except (OSError, ValueError):  # no readable file (yet): the default, which load_gguf bounds anyway
+        return DEFAULT_CONTEXT
+
+
 def gguf_card(export_dir: Path, adapter: str, profile: Profile, kept: str):
     """The model card of the GGUF files 09 exported from `adapter` into `export_dir` (`kept`: the
     file it keeps, which the usage code runs): what each file is, how closely each answered as
     the transformers model did (09's recorded parity), and how to run one."""
     from huggingface_hub import ModelCard, ModelCardData
-
-    from medlab.export import DEFAULT_CONTEXT
 
     info = read_adapter(adapters_dir(profile) / adapter)
     parity = recorded_parity(adapter, profile.name)
@@ -494,9 +610,9 @@ def gguf_card(export_dir: Path, adapter: str, profile: Profile, kept: str):
         f"{', '.join(f'`{name}`' for name in files)}.",
         NOT_FOR_CLINICAL_USE,
         "## How it was made smaller\n\nf16 keeps the merged weights; q8_0 stores 8 bits per weight and q4_0 4 "
-        "(both in blocks of 32 with a scale each). Each file answered the same held-out questions as the "
-        "transformers model:\n\n" + parity_table(parity),
-        "## How to use it\n\n```python\n" + gguf_usage(kept, DEFAULT_CONTEXT)
+        f"(both in blocks of 32 with a scale each). {parity_questions(profile.name).capitalize()}:\n\n"
+        + parity_table(parity),
+        "## How to use it\n\n```python\n" + gguf_usage(kept, usable_context(Path(export_dir) / kept))
         + f"\n```\n\nor chat in a terminal: `medlab-chat --model {kept}`",
         "## The adapter it came from\n\nSee the adapter's own card for its training and evaluation.",
     ])

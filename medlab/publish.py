@@ -28,7 +28,7 @@ from pathlib import Path
 from medlab import cards
 from medlab.adapters import adapters_dir
 from medlab.profiles import Profile, load_profile
-from medlab.runlog import recorded_by, runs_dir
+from medlab.runlog import runs_dir
 
 
 class NotPublishable(ValueError):
@@ -44,7 +44,7 @@ def refusal(record: cards.Recorded, profile: Profile, push: bool) -> str | None:
     if record.credentialed:
         return (f"{info.name} was trained on {', '.join(record.credentialed)}, credentialed data under PhysioNet's "
                 "data use agreement: it may not be shared")
-    evaluated_on = credentialed_evaluations(record, profile)
+    evaluated_on = cards.credentialed_evaluations(record, profile)
     if evaluated_on:
         return (f"{info.name} was evaluated on {', '.join(evaluated_on)}, credentialed data under PhysioNet's data "
                 "use agreement: its card would share figures from it")
@@ -54,13 +54,6 @@ def refusal(record: cards.Recorded, profile: Profile, push: bool) -> str | None:
         return (f"{info.name}'s base model {info.base_model!r} is not on the Hub, so no one could load it: "
                 "publish an adapter of the t4 or full profile")
     return None
-
-
-def credentialed_evaluations(record: cards.Recorded, profile: Profile) -> list[str]:
-    """The credentialed datasets 08 read when it evaluated this adapter's tasks."""
-    read = recorded_by(profile.name, "08_evaluation").get("credentialed_data", [])
-    evaluated = {result["task"].split("_")[0] for result in record.results}
-    return [name for name in read if cards.TASK_OF_CREDENTIALED.get(name) in evaluated]
 
 
 def build_folder(name: str, profile: Profile, repo_id: str | None = None, push: bool = False) -> Path:

@@ -70,7 +70,7 @@ def _sft_reasoning(m: dict) -> str:
     warm = m["warm_start_discrimination"]
     return (f"diagnosis accuracy {_f(m['heldout_before']['accuracy'])} -> {_f(m['heldout_after']['accuracy'])}, "
             f"evidence coverage {_f(m['evidence_coverage_after'])}; warm starts on held-out cases: triage kappa "
-            f"{_discrimination(warm['triage'], 'kappa')}, imaging macro-F1 "
+            f"{_discrimination(warm['triage'], 'kappa')}, imaging macro-F1 with the evidence in the prompt "
             f"{_discrimination(warm['imaging'], 'macro_f1')}")
 
 

@@ -25,7 +25,7 @@ TRIAGE = {"exact": [0.5833, 0.4222, 0.7286], "adjacent": [0.8611, 0.7132, 0.9392
 
 def record_run(name: str = "grpo_triage_bonus", base: str = "meta-llama/Llama-3.2-3B-Instruct", smoke_steps=0,
                credentialed=(), metrics: dict | None = None, evaluated: bool = True, logged: bool = True,
-               task: str = "triage") -> Path:
+               task: str = "triage", extras: dict | None = None) -> Path:
     """An adapter of the tiny run folder as a course run leaves it; returns its folder."""
     import torch
     from safetensors.torch import save_file
@@ -54,7 +54,7 @@ def record_run(name: str = "grpo_triage_bonus", base: str = "meta-llama/Llama-3.
             (runs / "eval" / f"{name}__triage{mode}.json").write_text(json.dumps({
                 "model": name, "task": task, "metrics": metrics or TRIAGE,
                 "extras": {"n": 36, "enable_thinking": thinking, "majority": {"exact": 0.3889, "kappa": 0.0},
-                           "labels_predicted": 5}, "examples": []}))
+                           "labels_predicted": 5, **(extras or {})}, "examples": []}))
     return folder
 
 
@@ -148,7 +148,9 @@ def test_the_gguf_card_reads_09s_recorded_parity(scratch_course, tmp_path):
               "GGUF q4_0": {"file MB": 4653.2, "answers agree": 0.87, "accuracy": "0.600 [0.53, 0.67]"}}
     metrics = runs_dir("tiny") / "metrics"
     metrics.mkdir(parents=True)
-    (metrics / "09_export_chat.json").write_text(json.dumps({"metrics": {"adapter": "ppo_mcq", "parity": parity}}))
+    (metrics / "09_export_chat.json").write_text(json.dumps({"metrics": {"adapter": "ppo_mcq", "parity": parity,
+                                                                          "parity_task": "medqa",
+                                                                          "parity_questions": 24}}))
     export = tmp_path / "export"
     export.mkdir()
     (export / "ppo_mcq-q4_0.gguf").write_bytes(b"GGUF")
@@ -158,6 +160,8 @@ def test_the_gguf_card_reads_09s_recorded_parity(scratch_course, tmp_path):
     assert 'model_path="ppo_mcq-q4_0.gguf"' in card.text
     adapter_card = cards.adapter_card(runs_dir("tiny") / "adapters" / "ppo_mcq", load_profile("tiny"))
     assert "| GGUF q4_0 | 4653.2 | 0.87 | 0.600 [0.53, 0.67] |" in adapter_card.text  # how it was made smaller
+    for text in (card.text, adapter_card.text):  # what the table compares, as 09 recorded it
+        assert "answered the first 24 held-out medqa questions, as did the merged model in transformers" in text
     other = cards.adapter_card(record_run(), load_profile("tiny"))
     assert "Not exported" in other.text  # 09 exported another adapter
 
@@ -177,3 +181,73 @@ def test_only_the_credentialed_data_an_adapter_trained_on_refuses_it(scratch_cou
     record_run(name="sft_triage", credentialed=["DiReCT", "MIETIC"])
     with pytest.raises(publish.NotPublishable, match="trained on MIETIC, credentialed"):
         publish.build_folder("sft_triage", load_profile("tiny"))
+
+
+def test_the_cards_name_the_courses_own_data_as_such_never_as_the_real_dataset(scratch_course):
+    """On tiny every task reads the course's synthetic files: the Hub's model-index and the
+    evaluation's heading must not name MIETIC, whose cases the scores never saw."""
+    card = card_of(record_run())
+    names = {result.dataset_name for result in card.data.eval_results}
+    assert names == {"the course's synthetic triage data, in the format of MIETIC "
+                     "(MIMIC-IV-Ext Triage Instruction Corpus)"}
+    assert "**triage** (36 cases of the triage benchmark (none of them in training; mostly ESI 1-2); " \
+           "the course's synthetic triage data" in card.text  # the benchmark, not a held-out split
+    assert "36 held-out cases" not in card.text
+
+
+def test_a_score_that_does_not_beat_the_majority_policy_is_a_limitation(scratch_course):
+    below = {**TRIAGE, "exact": [0.1111, 0.0441, 0.2531]}
+    text = card_of(record_run(metrics=below)).text
+    assert "- triage: exact 0.11 is below the majority policy's 0.39 (the most common answer" in text
+    within = {**TRIAGE, "exact": [0.45, 0.30, 0.61]}
+    assert "does not beat the majority policy's 0.39 beyond its 95% interval [0.30, 0.61]" in \
+        card_of(record_run(metrics=within)).text
+    assert "majority policy's" not in card_of(record_run()).text.split("## Limitations")[1]  # 0.58 [0.42, 0.73]
+
+
+def test_critical_under_triage_is_also_given_as_counts_of_cases_and_of_esi_1_2_patients(scratch_course):
+    confusion = [[0, 5, 6, 1, 2, 0], [0, 0, 5, 3, 3, 0], [0, 0, 1, 1, 3, 0], [0, 0, 1, 3, 0, 0], [0, 0, 2, 0, 0, 0]]
+    metrics = {**TRIAGE, "critical_under_triage": [20 / 36, 0.40, 0.70]}
+    text = card_of(record_run(metrics=metrics, extras={"labels": ["1", "2", "3", "4", "5"],
+                                                       "confusion": confusion})).text
+    assert ("in 56% of the cases (up to 70% within the 95% interval) an ESI 1 or 2 patient was sent to wait, the "
+            "triage error that harms: 20 of 36 cases, 20 of the 25 ESI 1-2 patients.") in text
+
+
+def test_a_perfect_score_with_the_evidence_in_the_prompt_is_called_a_lookup(scratch_course):
+    perfect = {"accuracy": [1.0, 0.94, 1.0], "macro_f1": [1.0, 1.0, 1.0]}
+    text = card_of(record_run(name="grpo_imaging_citations", task="imaging_citations", metrics=perfect)).text
+    limits = text.split("## Limitations")[1]
+    assert "the prompt gives the case's evidence line, so this score measures reading it" in limits
+    assert "a perfect score here is a lookup" in limits
+
+
+def test_a_card_says_where_its_run_has_a_script_and_what_it_is_a_step_of(scratch_course):
+    comparison = card_of(record_run(name="grpo_mcq", task="medqa")).text
+    assert "(notebook `05_ppo_mcq`)" in comparison and "scripts/" not in comparison.split("##")[0]
+    assert "reproducing no published system" in comparison and "the published system it reproduces" not in comparison
+    ablation = card_of(record_run(name="grpo_triage_no_bonus")).text
+    assert "(notebook `07_grpo_triage`, or its script in `scripts/`), one of the steps that reproduce ESI triage" \
+        in ablation
+
+
+def test_a_gguf_cards_usage_code_asks_for_no_more_context_than_the_model_was_trained_on(small_ggufs):
+    from medlab.export import DEFAULT_CONTEXT, gguf_metadata, metadata_int
+
+    trained = metadata_int(gguf_metadata(small_ggufs["q8_0"]), "context_length")
+    assert trained < DEFAULT_CONTEXT  # the pocket model's 1,024 tokens
+    assert cards.usable_context(small_ggufs["q8_0"]) == trained
+
+
+def test_with_several_rewards_the_card_shows_each_beside_the_total(scratch_course):
+    """07's bonus run trains on the reward with the bonuses and logs the plain one (weight 0): the
+    total can rise while the plain reward falls, and the card must let a reader see both."""
+    folder = record_run()
+    log = {"step": [1, 2, 3, 4], "loss": [0.0] * 4, "reward": [0.79, 0.8, 0.86, 0.88],
+           "rewards/triage_reward/mean": [0.79, 0.8, 0.86, 0.88],
+           "rewards/triage_reward_no_bonus/mean": [0.78, 0.79, 0.77, 0.76]}
+    (runs_dir("tiny") / "logs" / "grpo_triage_bonus.json").write_text(json.dumps(log))
+    text = card_of(folder).text
+    assert "- reward: 0.790 over the first quarter of the steps, 0.880 over the last" in text
+    assert "- reward `triage_reward_no_bonus`: 0.780 over the first quarter of the steps, 0.760 over the last" in text
+    assert "- reward `triage_reward`: 0.790" in text
