@@ -95,8 +95,8 @@ def _grpo_triage(m: dict) -> str:
     probes = m["evaluation"]["warm start | rule probes | thinking on"]
     runs = "; ".join(f"{name.replace('_', ' ')}: kappa {interval(v['heldout']['kappa'])}, rule probes exact "
                      f"{interval(v['probes_exact'])}" for name, v in m["runs"].items())
-    return (f"held out: warm start exact {interval(warm['exact'])}; {runs} (on the probes, answering ESI "
-            f"{probes['majority_label']} to all scores {_f(probes['majority'])})")
+    return (f"warm start: held-out exact {interval(warm['exact'])}, rule probes exact {interval(probes['exact'])}; "
+            f"{runs} (on the probes, answering ESI {probes['majority_label']} to all scores {_f(probes['majority'])})")
 
 
 def _evaluation(m: dict) -> str:

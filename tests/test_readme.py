@@ -32,6 +32,9 @@ def test_every_notebook_of_the_course_has_a_row_made_from_its_metrics(summary):
     ("03_sft_mcq", ("accuracy_after_ci",), [0.5, 0.4, 0.6], "-> 0.50 [0.40, 0.60]"),
     ("05_ppo_mcq", ("heldout_discrimination", "majority"), 0.123, "majority 0.12"),
     ("07_grpo_triage", ("runs", "bonus", "probes_exact"), [0.9, 0.8, 0.95], "rule probes exact 0.90 [0.80, 0.95]"),
+    # the warm start on the rule probes, beside the RL runs' (the same measure for all three)
+    ("07_grpo_triage", ("evaluation", "warm start | rule probes | thinking on", "exact"), [0.3, 0.2, 0.4],
+     "rule probes exact 0.30 [0.20, 0.40]; no bonus"),
 ])
 def test_a_changed_metric_changes_the_table(summary, notebook, path, value, shown):
     changed = copy.deepcopy(summary)
