@@ -61,7 +61,7 @@ DATA = {
     "triage": DataSource("MIETIC (MIMIC-IV-Ext Triage Instruction Corpus)", None,
                          "MIMIC-IV-Ext Triage Instruction Corpus, PhysioNet; levels by the Emergency Severity "
                          "Index, version 4 (Gilboy et al., ESI Implementation Handbook, AHRQ).", credentialed=True,
-                         evaluated_on="cases of the triage benchmark (none of them in training; mostly ESI 1-2)"),
+                         evaluated_on="cases of the triage benchmark, none of them in training, most of them ESI 1-2"),
     "imaging": DataSource("an imaging appropriateness table (variant, procedure, category)", None,
                           "Categories as the ACR Appropriateness Criteria define them (American College of "
                           "Radiology); the course's own scenario table, written for it, not ACR's text."),

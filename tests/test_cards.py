@@ -190,7 +190,7 @@ def test_the_cards_name_the_courses_own_data_as_such_never_as_the_real_dataset(s
     names = {result.dataset_name for result in card.data.eval_results}
     assert names == {"the course's synthetic triage data, in the format of MIETIC "
                      "(MIMIC-IV-Ext Triage Instruction Corpus)"}
-    assert "**triage** (36 cases of the triage benchmark (none of them in training; mostly ESI 1-2); " \
+    assert "**triage** (36 cases of the triage benchmark, none of them in training, most of them ESI 1-2; " \
            "the course's synthetic triage data" in card.text  # the benchmark, not a held-out split
     assert "36 held-out cases" not in card.text
 
