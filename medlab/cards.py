@@ -27,7 +27,7 @@ from medlab.adapters import META, AdapterInfo, adapters_dir, credentialed_traini
 from medlab.course import BY_NAME, CourseRun
 from medlab.data.load.mcq import MEDMCQA_HUB_ID, MEDQA_HUB_ID
 from medlab.data.sources import PRIVATE_TASKS
-from medlab.profiles import CREDENTIALED, Profile
+from medlab.profiles import CREDENTIALED, Profile, credentialed_data
 from medlab.runlog import recorded_by, runs_dir
 
 CARD = "README.md"  # where the Hub looks for a repository's card
@@ -173,8 +173,11 @@ def data_of(task: str, record: Recorded, profile: Profile) -> str:
 
 
 def credentialed_evaluations(record: Recorded, profile: Profile) -> list[str]:
-    """The credentialed datasets 08 read when it evaluated this adapter's tasks."""
-    read = recorded_by(profile.name, "08_evaluation").get("credentialed_data", [])
+    """The credentialed datasets 08 read when it evaluated this adapter's tasks: as 08 recorded
+    them, or, while 08 runs (its record starts empty, and it writes the cards before it records),
+    those its profile names."""
+    recorded = recorded_by(profile.name, "08_evaluation")
+    read = recorded["credentialed_data"] if "credentialed_data" in recorded else credentialed_data(profile)
     evaluated = {result["task"].split("_")[0] for result in record.results}
     return [name for name in read if TASK_OF_CREDENTIALED.get(name) in evaluated]
 
@@ -391,9 +394,9 @@ def parity_questions(profile: str) -> str:
     """What 09's parity table compares: the first held-out cases of the adapter's task, answered by
     each file and by the merged model in transformers."""
     metrics = recorded_by(profile, "09_export_chat").get("metrics", {})
-    asked, task = metrics.get("parity_questions", ""), metrics.get("parity_task", "")
-    return (f"each file answered the first {asked} held-out {task} questions".replace("  ", " ")
-            + ", as did the merged model in transformers (the first row)")
+    asked = " ".join(str(part) for part in (metrics.get("parity_questions"), "held-out", metrics.get("parity_task"))
+                     if part)
+    return f"each file answered the first {asked} questions, as did the merged model in transformers (the first row)"
 
 
 def limitations(record: Recorded, profile: Profile) -> str:

@@ -251,3 +251,14 @@ def test_with_several_rewards_the_card_shows_each_beside_the_total(scratch_cours
     assert "- reward: 0.790 over the first quarter of the steps, 0.880 over the last" in text
     assert "- reward `triage_reward_no_bonus`: 0.780 over the first quarter of the steps, 0.760 over the last" in text
     assert "- reward `triage_reward`: 0.790" in text
+
+
+def test_while_08_writes_the_cards_a_learners_credentialed_benchmark_is_named_as_theirs(scratch_course, tmp_path):
+    """08 starts with an empty record and writes the cards before it records what it read: the
+    profile it runs with says which credentialed copies it evaluated on."""
+    sample = tmp_path / "mietic_sample.csv"
+    sample.write_text("x")
+    folder = record_run()
+    card = cards.adapter_card(folder, load_profile("tiny", mietic_sample=str(sample)))
+    assert {r.dataset_name for r in card.data.eval_results} == {
+        "MIETIC (MIMIC-IV-Ext Triage Instruction Corpus): the learner's own copy (credentialed, not shared)"}
