@@ -8,7 +8,7 @@ so the course's own `runs/` stays as it was) and the script prints one line per 
 the value on each seed, then the lowest and highest. A claim in the notebooks' text should be
 one that holds on every seed; a headline whose spread crosses the majority line is not yet a
 result. Already-run seeds are read back, not run again (delete a seed's folder to redo it).
-On `tiny` with a 2-core CPU a seed takes about 7-9 minutes.
+On `tiny` with a 2-core CPU a seed takes about 5 1/2-9 minutes.
 """
 
 from __future__ import annotations

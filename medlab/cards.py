@@ -262,18 +262,66 @@ def summary(record: Recorded, profile: Profile) -> str:
     ])
 
 
+MEANING = {
+    # LoRA and the run
+    "lora": "the update's rank, its scale (alpha / rank) and the dropout on its input",
+    "targets": "the layers of the base that LoRA adapts",
+    "quantization": "how the base's weights were held while training (the adapter itself is not quantized)",
+    # the trainers' settings (training.CARD_SETTINGS, and PPO's own)
+    "learning_rate": "the optimiser's step size",
+    "lr_scheduler_type": "how the learning rate changes over the run",
+    "warmup_steps": "steps of rising learning rate at the start (a value below 1 is a share of the run)",
+    "num_train_epochs": "passes over the training rows",
+    "max_steps": "optimiser steps (decides the run's length where it is set)",
+    "per_device_train_batch_size": "rows per forward pass on each device",
+    "gradient_accumulation_steps": "forward passes summed into one optimiser step",
+    "max_length": "the longest training row in tokens; longer ones are cut",
+    "num_generations": "replies sampled for each prompt: the group GRPO compares",
+    "max_completion_length": "the longest sampled reply in tokens",
+    "max_new_tokens": "the longest sampled reply in tokens",
+    "temperature": "sampling temperature (1: the model's own probabilities)",
+    "min_p": "sampling leaves out tokens less likely than min_p times the likeliest one",
+    "beta": "weight of the KL penalty that keeps the policy near its reference (0: none)",
+    "kl_coef": "weight of the per-token KL penalty that keeps the policy near its reference",
+    "loss_type": "how the tokens' losses are averaged (TRL's names)",
+    "scale_rewards": "how GRPO scales a group's advantages (group: by the group's spread; none: not at all)",
+    "reward_weights": "each reward's weight in the sum (None: every reward weighs 1)",
+    "optim": "the optimiser",
+    "fp16": "16-bit floating point (float16) for the computation",
+    "bf16": "16-bit floating point (bfloat16) for the computation",
+    "gradient_checkpointing": "activations recomputed in the backward pass, to save memory",
+    "seed": "the random seed",
+    "batch_size": "replies in one PPO rollout",
+    "minibatch_size": "replies in one PPO update",
+    "ppo_epochs": "passes over each rollout",
+    "clip": "PPO's clip range for the ratio of new to old probabilities",
+    "value_clip": "clip range for the value head's change per update",
+    "value_coef": "weight of the value head's loss",
+    "value_learning_rate": "the value head's step size",
+    "max_grad_norm": "gradients are scaled down to at most this norm",
+    "gamma": "discount of later rewards (1: none)",
+    "lam": "GAE's lambda: 1 sums the rewards to the end, lower leans on the value head",
+}
+"""What each setting of a card's table means, for a reader who has not trained a model: every
+trainer setting a card can list has a line (a test holds `training.CARD_SETTINGS` and PPO's
+fields to it)."""
+
+
 def settings_table(record: Recorded) -> str:
-    """LoRA's settings, the trainer's (as recorded when it saved the adapter), and the machine."""
+    """LoRA's settings, the trainer's (as recorded when it saved the adapter), and the machine,
+    each with what it means."""
     lora = record.lora
-    rows = [("base model", f"`{record.info.base_model}`"), ("method", record.info.method.upper()),
-            ("LoRA rank / alpha / dropout", f"{lora.get('r')} / {lora.get('lora_alpha')} / {lora.get('lora_dropout')}"),
-            ("LoRA target modules", ", ".join(sorted(lora.get("target_modules") or []))),
-            *((name.replace("_", " "), value) for name, value in applied(record.info.training).items()),
-            ("quantization while training", record.info.quantization or "not recorded"),
-            ("hardware", record.info.hardware or "not recorded")]
+    rows = [("base model", f"`{record.info.base_model}`", ""), ("method", record.info.method.upper(), ""),
+            ("LoRA rank / alpha / dropout", f"{lora.get('r')} / {lora.get('lora_alpha')} / {lora.get('lora_dropout')}",
+             MEANING["lora"]),
+            ("LoRA target modules", ", ".join(sorted(lora.get("target_modules") or [])), MEANING["targets"]),
+            *((name.replace("_", " "), value, MEANING.get(name, ""))
+              for name, value in applied(record.info.training).items()),
+            ("quantization while training", record.info.quantization or "not recorded", MEANING["quantization"]),
+            ("hardware", record.info.hardware or "not recorded", "")]
     if not record.info.training:
-        rows.append(("trainer settings", "not recorded (saved before adapters kept them)"))
-    return table(("setting", "value"), rows)
+        rows.append(("trainer settings", "not recorded (saved before adapters kept them)", ""))
+    return table(("setting", "value", "what it means"), rows)
 
 
 def applied(settings: dict) -> dict:

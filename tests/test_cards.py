@@ -262,3 +262,16 @@ def test_while_08_writes_the_cards_a_learners_credentialed_benchmark_is_named_as
     card = cards.adapter_card(folder, load_profile("tiny", mietic_sample=str(sample)))
     assert {r.dataset_name for r in card.data.eval_results} == {
         "MIETIC (MIMIC-IV-Ext Triage Instruction Corpus): the learner's own copy (credentialed, not shared)"}
+
+
+def test_every_setting_a_card_can_list_says_what_it_means(scratch_course):
+    from dataclasses import fields
+
+    from medlab.ppo import PPOConfig
+    from medlab.training import CARD_SETTINGS
+
+    listed = {*CARD_SETTINGS, *(field.name for field in fields(PPOConfig)), "seed"}
+    assert not listed - set(cards.MEANING), sorted(listed - set(cards.MEANING))
+    text = card_of(record_run()).text
+    assert "| beta | 0.0 | weight of the KL penalty that keeps the policy near its reference (0: none) |" in text
+    assert "| setting | value | what it means |" in text
