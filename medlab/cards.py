@@ -93,6 +93,7 @@ class Recorded:
     log: dict  # the training log, {} when none was kept
     results: list[dict]  # 08's evaluations of it, one per task (and thinking mode)
     profile: str  # the profile whose run folder holds it
+    evaluated_credentialed: list[str]  # credentialed datasets 08 evaluated it on
 
 
 def recorded(folder: Path, profile: Profile) -> Recorded:
@@ -106,8 +107,9 @@ def recorded(folder: Path, profile: Profile) -> Recorded:
     log_file = log_path(profile, info.name)
     log = json.loads(log_file.read_text()) if log_file.exists() else {}
     evals = sorted((runs_dir(profile.name) / "eval").glob(f"{info.name}__*.json"))
+    results = [json.loads(path.read_text()) for path in evals]
     return Recorded(info, json.loads((folder / "adapter_config.json").read_text()), credentialed, log,
-                    [json.loads(path.read_text()) for path in evals], profile.name)
+                    results, profile.name, credentialed_evaluations(results, profile))
 
 
 # ---- the metadata the Hub reads ----------------------------------------------------------------
@@ -146,20 +148,25 @@ def trained_on(info: AdapterInfo) -> list[str]:
     return [run.task] if run else list(dict.fromkeys(task.split("_")[0] for task in info.tasks))
 
 
-def named_data(task: str, profile: Profile, credentialed: bool) -> str:
-    """How a card names the data a task read: the learner's credentialed copy, the Hub's dataset,
-    the learner's own appropriateness table, or the course's synthetic files in that dataset's
-    format (never the real dataset's name for the course's own files).
+def named_data(task: str, profile: Profile, credentialed: list[str], hub_id: bool = False) -> str:
+    """How a card names the data a task read (`credentialed`: the credentialed copies that were
+    read): the learner's credentialed copy, the Hub's dataset (with its id where `hub_id`), the
+    learner's own appropriateness table, or the course's synthetic files in that dataset's format
+    (never the real dataset's name for the course's own files).
 
     >>> from medlab.profiles import load_profile
-    >>> named_data("medqa", load_profile("tiny"), False), named_data("medqa", load_profile("t4"), False)
-    ("the course's synthetic medqa data, in the format of MedQA (USMLE, 4 options)", 'MedQA (USMLE, 4 options)')
+    >>> named_data("medqa", load_profile("tiny"), [])
+    "the course's synthetic medqa data, in the format of MedQA (USMLE, 4 options)"
+    >>> named_data("medqa", load_profile("t4"), ["MIETIC"], hub_id=True)  # MIETIC is triage's data
+    'MedQA (USMLE, 4 options) (`GBaker/MedQA-USMLE-4-options`)'
+    >>> named_data("triage", load_profile("t4"), ["MIETIC"])
+    "MIETIC (MIMIC-IV-Ext Triage Instruction Corpus): the learner's own copy (credentialed, not shared)"
     """
     source, task = source_of(task), task.split("_")[0]
-    if credentialed:
+    if any(TASK_OF_CREDENTIALED.get(name) == task for name in credentialed):
         return f"{source.name}: the learner's own copy (credentialed, not shared)"
     if source.hub_id and profile.data_source == "hub":
-        return source.name
+        return f"{source.name} (`{source.hub_id}`)" if hub_id else source.name
     if task == "imaging" and profile.appropriateness_csv:
         return f"{source.name}: the learner's own"
     return f"the course's synthetic {task} data, in the format of {source.name}"
@@ -167,26 +174,22 @@ def named_data(task: str, profile: Profile, credentialed: bool) -> str:
 
 def data_of(task: str, record: Recorded, profile: Profile) -> str:
     """How the card names the data that trained the adapter on `task` (with its Hub id)."""
-    named = named_data(task, profile, any(TASK_OF_CREDENTIALED.get(name) == task for name in record.credentialed))
-    hub_id = source_of(task).hub_id
-    return f"{named} (`{hub_id}`)" if named == source_of(task).name and hub_id else named
+    return named_data(task, profile, record.credentialed, hub_id=True)
 
 
-def credentialed_evaluations(record: Recorded, profile: Profile) -> list[str]:
-    """The credentialed datasets 08 read when it evaluated this adapter's tasks: as 08 recorded
+def credentialed_evaluations(results: list[dict], profile: Profile) -> list[str]:
+    """The credentialed datasets 08 read when it evaluated these `results`' tasks: as 08 recorded
     them, or, while 08 runs (its record starts empty, and it writes the cards before it records),
     those its profile names."""
     recorded = recorded_by(profile.name, "08_evaluation")
     read = recorded["credentialed_data"] if "credentialed_data" in recorded else credentialed_data(profile)
-    evaluated = {result["task"].split("_")[0] for result in record.results}
+    evaluated = {result["task"].split("_")[0] for result in results}
     return [name for name in read if TASK_OF_CREDENTIALED.get(name) in evaluated]
 
 
 def evaluated_data(result: dict, record: Recorded, profile: Profile) -> str:
     """How the card names the data of one of 08's evaluations."""
-    task = result["task"].split("_")[0]
-    read = credentialed_evaluations(record, profile)
-    return named_data(task, profile, any(TASK_OF_CREDENTIALED.get(name) == task for name in read))
+    return named_data(result["task"], profile, record.evaluated_credentialed)
 
 
 def model_index(record: Recorded, profile: Profile) -> list:
@@ -417,10 +420,11 @@ def evaluation(record: Recorded, profile: Profile) -> str:
     return "\n\n".join(parts)
 
 
-def recorded_parity(adapter: str, profile: str) -> dict | None:
-    """09's parity table (each GGUF file against the transformers model), if 09 exported `adapter`."""
+def recorded_export(adapter: str, profile: str) -> dict | None:
+    """What 09 recorded of its export (the parity table, each GGUF file against the transformers
+    model, and what it asked them), if 09 exported `adapter`."""
     metrics = recorded_by(profile, "09_export_chat").get("metrics", {})
-    return metrics.get("parity") if metrics.get("adapter") == adapter else None
+    return metrics if metrics.get("adapter") == adapter and metrics.get("parity") else None
 
 
 def parity_table(parity: dict) -> str:
@@ -431,20 +435,19 @@ def parity_table(parity: dict) -> str:
 def smaller_files(record: Recorded) -> str:
     """How the adapter was made smaller: 09's GGUF files and how closely each answered as the
     transformers model did, when 09 exported this adapter."""
-    parity = recorded_parity(record.info.name, record.profile)
-    if not parity:
+    export = recorded_export(record.info.name, record.profile)
+    if not export:
         return "Not exported: notebook 09 writes GGUF files (f16, q8_0, q4_0) of the adapter it exports."
-    return ("Merged into its base and converted by llama.cpp (notebook 09); " + parity_questions(record.profile)
-            + ":\n\n" + parity_table(parity))
+    return "Merged into its base and converted by llama.cpp (notebook 09). " + parity(export)
 
 
-def parity_questions(profile: str) -> str:
-    """What 09's parity table compares: the first held-out cases of the adapter's task, answered by
-    each file and by the merged model in transformers."""
-    metrics = recorded_by(profile, "09_export_chat").get("metrics", {})
-    asked = " ".join(str(part) for part in (metrics.get("parity_questions"), "held-out", metrics.get("parity_task"))
+def parity(export: dict) -> str:
+    """09's parity table with what it compares: the first held-out cases of the adapter's task,
+    answered by each file and by the merged model in transformers."""
+    asked = " ".join(str(part) for part in (export.get("parity_questions"), "held-out", export.get("parity_task"))
                      if part)
-    return f"each file answered the first {asked} questions, as did the merged model in transformers (the first row)"
+    return (f"Each file answered the first {asked} questions, as did the merged model in transformers (the first "
+            f"row):\n\n{parity_table(export['parity'])}")
 
 
 def limitations(record: Recorded, profile: Profile) -> str:
@@ -646,8 +649,8 @@ def gguf_card(export_dir: Path, adapter: str, profile: Profile, kept: str):
     from huggingface_hub import ModelCard, ModelCardData
 
     info = read_adapter(adapters_dir(profile) / adapter)
-    parity = recorded_parity(adapter, profile.name)
-    if not parity:
+    export = recorded_export(adapter, profile.name)
+    if not export:
         raise FileNotFoundError(f"no parity of {adapter} recorded by notebook 09 in {runs_dir(profile.name)}: "
                                 "run 09 for this adapter first")
     files = sorted(path.name for path in Path(export_dir).glob("*.gguf"))
@@ -661,8 +664,7 @@ def gguf_card(export_dir: Path, adapter: str, profile: Profile, kept: str):
         f"{', '.join(f'`{name}`' for name in files)}.",
         NOT_FOR_CLINICAL_USE,
         "## How it was made smaller\n\nf16 keeps the merged weights; q8_0 stores 8 bits per weight and q4_0 4 "
-        f"(both in blocks of 32 with a scale each). {parity_questions(profile.name).capitalize()}:\n\n"
-        + parity_table(parity),
+        "(both in blocks of 32 with a scale each). " + parity(export),
         "## How to use it\n\n```python\n" + gguf_usage(kept, usable_context(Path(export_dir) / kept))
         + f"\n```\n\nor chat in a terminal: `medlab-chat --model {kept}`",
         "## The adapter it came from\n\nSee the adapter's own card for its training and evaluation.",

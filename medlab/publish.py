@@ -35,7 +35,7 @@ class NotPublishable(ValueError):
     """Why an adapter may not be published, in one line."""
 
 
-def refusal(record: cards.Recorded, profile: Profile, push: bool) -> str | None:
+def refusal(record: cards.Recorded, push: bool) -> str | None:
     """The reason the adapter of `record` may not be published (None: it may)."""
     info = record.info
     if info.smoke_steps:
@@ -44,7 +44,7 @@ def refusal(record: cards.Recorded, profile: Profile, push: bool) -> str | None:
     if record.credentialed:
         return (f"{info.name} was trained on {', '.join(record.credentialed)}, credentialed data under PhysioNet's "
                 "data use agreement: it may not be shared")
-    evaluated_on = cards.credentialed_evaluations(record, profile)
+    evaluated_on = record.evaluated_credentialed
     if evaluated_on:
         return (f"{info.name} was evaluated on {', '.join(evaluated_on)}, credentialed data under PhysioNet's data "
                 "use agreement: its card would share figures from it")
@@ -64,7 +64,7 @@ def build_folder(name: str, profile: Profile, repo_id: str | None = None, push: 
     if not (source / "adapter_config.json").exists():
         raise NotPublishable(f"no adapter {name!r} in {adapters_dir(profile)}: train it first, or name another")
     record = cards.recorded(source, profile)
-    why = refusal(record, profile, push)
+    why = refusal(record, push)
     if why:
         raise NotPublishable(why)
     folder = runs_dir(profile.name) / "publish" / name
