@@ -475,6 +475,8 @@ def limitations(record: Recorded, profile: Profile) -> str:
             lines.append(f"- {label(result)}: in {share:.0%} of the cases (up to {upper:.0%} within the 95% "
                          f"interval) an ESI 1 or 2 patient was sent to wait, the triage error that harms"
                          f"{sent_to_wait(share, extras)}.")
+        if "reasoned_anyway" in metrics and metrics["reasoned_anyway"][0] > 0:
+            lines.append(f"- {label(result)}: {reasoned_anyway(metrics, extras['n'])}")
         predicted = extras.get("labels_predicted")
         if predicted == 0:
             lines.append(f"- {label(result)}: no answer could be read from its replies.")
@@ -509,6 +511,21 @@ def against_majority(metric: str, scored: list | None, majority: float | None) -
         return (f"{metric} {value:.2f} does not beat the majority policy's {majority:.2f} beyond its 95% "
                 f"interval [{low:.2f}, {high:.2f}].")
     return None
+
+
+def reasoned_anyway(metrics: dict, n: int) -> str:
+    """Why a thinking-off format rate is low while answers are read: the replies reasoned anyway.
+
+    >>> print(reasoned_anyway({"reasoned_anyway": [1.0, 0.9, 1.0], "format_rate": [0.0, 0.0, 0.1],
+    ...                        "no_parse": [0.0, 0.0, 0.1]}, 36).split(", so ")[1])
+    format_rate reads 0.00; an answer was still read from 36 of them.
+    """
+    def count(metric: str) -> int:
+        return round(metrics[metric][0] * n)
+
+    return (f"{count('reasoned_anyway')} of {n} replies reasoned after the empty think block that thinking off "
+            f"supplies, instead of giving the answer block alone, so format_rate reads "
+            f"{metrics['format_rate'][0]:.2f}; an answer was still read from {n - count('no_parse')} of them.")
 
 
 def sent_to_wait(share: float, extras: dict) -> str:

@@ -340,6 +340,8 @@ def score(task: Task, items: list, replies: list[str], gold: list, pred: list, s
     result = {"format_rate": rate(task.format_ok(r) for r in written),
               "no_parse": rate(p is None for p in pred),
               **task.scores(items, replies, gold, pred, seed)}
+    if task.think_block and not thinking:  # why a thinking-off format rate can read 0 with every answer read
+        result["reasoned_anyway"] = rate(parsers.reasoned_anyway(r) for r in replies)
     if reasoning and task.reference is not None:
         # Only where a gold reasoning exists: MIETIC-format files, for one, carry none.
         pairs = [(task.reference(i), r) for i, r in zip(items, replies, strict=True)]

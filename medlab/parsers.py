@@ -66,6 +66,17 @@ def has_think_answer_format(text: str | None) -> bool:
     return think_and_answer(text) is not None
 
 
+def reasoned_anyway(reply: str | None) -> bool:
+    """Whether a reply written after a thinking-off prompt's empty think block closes a think
+    block of its own: it reasoned anyway, so it is not the answer block alone that thinking off
+    asks for (its answer may still be read).
+
+    >>> reasoned_anyway("A: none\\n</think>\\n<answer>ESI 4</answer>"), reasoned_anyway("<answer>ESI 4</answer>")
+    (True, False)
+    """
+    return bool(re.search(r"</think>", reply or "", re.I))
+
+
 def answer_line(reply: str | None) -> str | None:
     """What follows `Answer:` when the reply is exactly one such line, else None: the MCQ format.
 

@@ -214,6 +214,19 @@ def test_critical_under_triage_is_also_given_as_counts_of_cases_and_of_esi_1_2_p
             "triage error that harms: 20 of 36 cases, 20 of the 25 ESI 1-2 patients.") in text
 
 
+def test_a_thinking_off_format_rate_of_zero_is_explained_by_the_replies_that_reasoned_anyway(scratch_course):
+    folder = record_run(metrics={**TRIAGE, "format_rate": [0.0, 0.0, 0.0964], "no_parse": [0.0, 0.0, 0.0964]})
+    off = runs_dir("tiny") / "eval" / "grpo_triage_bonus__triage__nothink.json"
+    result = json.loads(off.read_text())
+    result["metrics"]["reasoned_anyway"] = [1.0, 0.9036, 1.0]  # as evaluation records it with thinking off
+    off.write_text(json.dumps(result))
+    limits = card_of(folder).text.split("## Limitations")[1]
+    assert ("- triage (thinking off): 36 of 36 replies reasoned after the empty think block that thinking off "
+            "supplies, instead of giving the answer block alone, so format_rate reads 0.00; an answer was still read "
+            "from 36 of them.") in limits
+    assert "- triage: 36 of 36" not in limits  # the thinking-on result has no such metric
+
+
 def test_a_perfect_score_with_the_evidence_in_the_prompt_is_called_a_lookup(scratch_course):
     perfect = {"accuracy": [1.0, 0.94, 1.0], "macro_f1": [1.0, 1.0, 1.0]}
     text = card_of(record_run(name="grpo_imaging_citations", task="imaging_citations", metrics=perfect)).text

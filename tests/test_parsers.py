@@ -108,6 +108,20 @@ def test_a_thinking_off_reply_is_read_after_the_prompts_empty_think_block():
     assert off.metrics["format_rate"][0] == 1.0 and on.metrics["format_rate"][0] == 0.0
 
 
+def test_a_thinking_off_reply_that_reasons_anyway_is_counted_and_its_answer_still_read():
+    from types import SimpleNamespace
+
+    from medlab.evaluation import evaluate_replies
+
+    # what a model trained only with thinking on writes after the prompt's empty think block
+    anyway = "A: no life-saving intervention needed\nC: resources 0 -> ESI 5\n</think>\n<answer>ESI 2</answer>"
+    items = [SimpleNamespace(level=2, trail=[])] * 4
+    off = evaluate_replies("triage", items, [anyway] * 3 + ["<answer>ESI 2</answer>"], "off", thinking=False)
+    assert off.metrics["reasoned_anyway"][0] == 0.75
+    assert off.metrics["format_rate"][0] == 0.25 and off.metrics["no_parse"][0] == 0.0
+    assert "reasoned_anyway" not in evaluate_replies("triage", items, [anyway] * 4, "on").metrics  # on: it should
+
+
 def test_the_mcq_format_and_the_mcq_reward_read_one_answer_line():
     from medlab.evaluation import answer_line_format
     from medlab.rewards import mcq_reward
