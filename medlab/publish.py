@@ -9,7 +9,9 @@ Without `--push` nothing leaves the machine: read the folder, and the card, firs
 `huggingface_hub` creates the repository (private unless `--public`; a repository that exists
 already keeps its visibility) and uploads the folder in one `HfApi.upload_folder` call, with
 the token `hf auth login` or `HF_TOKEN` gave it; this program never writes a token anywhere.
-(The upload cannot be tested without the Hub, so it is kept to those library calls.)
+(The upload is kept to those library calls; its tests stand a fake `HfApi` in the Hub's place.)
+When the upload fails (no login, a token without write access, no connection) the folder stays
+built and the program says in one line what to do, exiting with status 3.
 
 Refused, in one line that says why: an adapter of a smoke test or of a run cut short; one trained
 or evaluated on a learner's credentialed data (DiReCT and MIETIC are under PhysioNet's data use
@@ -92,6 +94,19 @@ def push(folder: Path, repo_id: str, private: bool = True) -> str:
     return f"https://huggingface.co/{repo_id}"
 
 
+def upload_advice(error: OSError) -> str:
+    """What to do after an upload failed, from what the Hub or the library raised (every error of
+    `huggingface_hub`'s, a refused token or the offline switch, is an OSError)."""
+    from huggingface_hub.errors import LocalTokenNotFoundError, OfflineModeIsEnabled
+
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, LocalTokenNotFoundError) or status in (401, 403):
+        return "log in with `hf auth login` (a token with write access) or set HF_TOKEN, then run this again"
+    if isinstance(error, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set: unset it, then run this again"
+    return "check the repository id (USER/NAME) and the connection to the Hub, then run this again"
+
+
 def push_command(name: str, profile: Profile) -> str:
     """The command that publishes adapter `name` of `profile`'s run (a repository id to fill in)."""
     return f"python -m medlab.publish {name} --profile {profile.name} --repo-id {cards.repo_placeholder(name)} --push"
@@ -115,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"built {folder}: {', '.join(sorted(p.name for p in folder.iterdir()))}")
     if args.push:
-        print("published:", push(folder, args.repo_id, private=not args.public))
+        try:
+            address = push(folder, args.repo_id, private=not args.public)
+        except OSError as error:  # the folder stays built: nothing to redo but the upload
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            print(f"medlab.publish: not uploaded: {reason}; {upload_advice(error)}", file=sys.stderr)
+            return 3
+        print("published:", address)
     else:
         print("nothing uploaded; to publish it:", push_command(args.adapter, profile))
     return 0

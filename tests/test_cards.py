@@ -2,8 +2,8 @@
 
 The files are written here as a course run writes them (the adapter folder with PEFT's config and
 medlab's description, the training log, 08's evaluations), so each test can change one recorded
-fact and see what the card and the publish command make of it. The upload itself needs the Hub:
-it is `publish.push`, two library calls, and is not run here.
+fact and see what the card and the publish command make of it. The upload (`publish.push`, two
+library calls) goes to a fake `HfApi` that records what it was sent, or refuses it as the Hub does.
 """
 
 from __future__ import annotations
@@ -122,6 +122,61 @@ def test_publishing_is_refused_in_one_line_that_says_why(scratch_course, capsys,
     assert publish.main(argv) == 2
     said = capsys.readouterr().err.strip()
     assert reason in said and "\n" not in said
+
+
+class FakeHub:
+    """`huggingface_hub.HfApi` as `publish.push` calls it: records each call, or fails as the Hub
+    does when `refuse` is a status code."""
+
+    calls: list = []
+    refuse: int | None = None
+
+    def create_repo(self, repo_id, **options):
+        if self.refuse:
+            from types import SimpleNamespace
+
+            from huggingface_hub.errors import HfHubHTTPError
+
+            # the parts of the HTTP library's response that the error reads
+            response = SimpleNamespace(status_code=self.refuse, headers={}, request=None)
+            raise HfHubHTTPError(f"{self.refuse} Client Error: Unauthorized for url: "
+                                 "https://huggingface.co/api/repos/create", response=response)
+        FakeHub.calls.append(("create_repo", repo_id, options))
+
+    def upload_folder(self, **options):
+        FakeHub.calls.append(("upload_folder", sorted(p.name for p in Path(options["folder_path"]).iterdir()), options))
+
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    import huggingface_hub
+
+    FakeHub.calls, FakeHub.refuse = [], None
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeHub)
+    return FakeHub
+
+
+def test_push_creates_a_private_repository_and_uploads_the_built_folder(scratch_course, capsys, fake_hub):
+    record_run()
+    assert publish.main(["grpo_triage_bonus", "--repo-id", "someone/esi-grpo", "--push"]) == 0
+    (create, repo_id, created), (upload, sent, uploaded) = fake_hub.calls
+    assert (create, repo_id, created) == ("create_repo", "someone/esi-grpo",
+                                          {"repo_type": "model", "private": True, "exist_ok": True})
+    assert sent == ["README.md", "adapter_config.json", "adapter_model.safetensors", "training_curves.png"]
+    assert uploaded["repo_id"] == "someone/esi-grpo" and uploaded["repo_type"] == "model"
+    assert "published: https://huggingface.co/someone/esi-grpo" in capsys.readouterr().out
+
+
+def test_a_refused_upload_says_in_one_line_how_to_log_in_and_keeps_the_folder(scratch_course, capsys, fake_hub):
+    record_run()
+    fake_hub.refuse = 401
+    assert publish.main(["grpo_triage_bonus", "--repo-id", "someone/esi-grpo", "--push"]) == 3
+    captured = capsys.readouterr()
+    said = captured.err.strip()
+    assert said.startswith("medlab.publish: not uploaded: 401 Client Error") and "\n" not in said
+    assert "`hf auth login` (a token with write access) or set HF_TOKEN" in said
+    assert "published:" not in captured.out
+    assert (runs_dir("tiny") / "publish" / "grpo_triage_bonus" / "README.md").exists()
 
 
 def test_a_model_evaluated_on_credentialed_data_is_refused(scratch_course):
