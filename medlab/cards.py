@@ -192,6 +192,12 @@ def evaluated_data(result: dict, record: Recorded, profile: Profile) -> str:
     return named_data(result["task"], profile, record.evaluated_credentialed)
 
 
+DIAGNOSTIC_METRICS = frozenset({"reasoned_anyway"})
+"""Metrics that explain another (a low thinking-off format rate) and are no score: the Hub's
+model-index, which ranks models by their values, would read a share of 1.0 as a perfect one.
+The card's own table and limitations give them."""
+
+
 def model_index(record: Recorded, profile: Profile) -> list:
     """The evaluation results as the Hub's `model-index` reads them: one entry per metric of each
     evaluation, its value (the interval is in the card's text)."""
@@ -203,6 +209,8 @@ def model_index(record: Recorded, profile: Profile) -> list:
         hub_id = source.hub_id if profile.data_source == "hub" else None  # else the course's own copy
         off = thinking_off(result)
         for metric, (value, _, _) in result["metrics"].items():
+            if metric in DIAGNOSTIC_METRICS:
+                continue
             entries.append(EvalResult(
                 task_type="text-generation", dataset_type=hub_id or result["task"],
                 dataset_name=evaluated_data(result, record, profile),
@@ -475,8 +483,8 @@ def limitations(record: Recorded, profile: Profile) -> str:
             lines.append(f"- {label(result)}: in {share:.0%} of the cases (up to {upper:.0%} within the 95% "
                          f"interval) an ESI 1 or 2 patient was sent to wait, the triage error that harms"
                          f"{sent_to_wait(share, extras)}.")
-        if "reasoned_anyway" in metrics and metrics["reasoned_anyway"][0] > 0:
-            lines.append(f"- {label(result)}: {reasoned_anyway(metrics, extras['n'])}")
+        if metrics.get("reasoned_anyway", [0])[0] > 0 and extras.get("n"):
+            lines.append(f"- {label(result)}: {reasoned_anyway_note(metrics, extras['n'])}")
         predicted = extras.get("labels_predicted")
         if predicted == 0:
             lines.append(f"- {label(result)}: no answer could be read from its replies.")
@@ -513,19 +521,20 @@ def against_majority(metric: str, scored: list | None, majority: float | None) -
     return None
 
 
-def reasoned_anyway(metrics: dict, n: int) -> str:
-    """Why a thinking-off format rate is low while answers are read: the replies reasoned anyway.
+def reasoned_anyway_note(metrics: dict, n: int) -> str:
+    """Why a thinking-off format rate can be low while answers are read: replies that reasoned
+    after the pre-filled empty think block and closed a second one, which no well-formed reply does.
 
-    >>> print(reasoned_anyway({"reasoned_anyway": [1.0, 0.9, 1.0], "format_rate": [0.0, 0.0, 0.1],
-    ...                        "no_parse": [0.0, 0.0, 0.1]}, 36).split(", so ")[1])
-    format_rate reads 0.00; an answer was still read from 36 of them.
+    >>> print(reasoned_anyway_note({"reasoned_anyway": [0.25, 0.1, 0.4], "format_rate": [0.5, 0.3, 0.7],
+    ...                             "no_parse": [0.25, 0.1, 0.4]}, 36).split("; ")[1])
+    answers were read from 27 of all 36 replies.
     """
     def count(metric: str) -> int:
         return round(metrics[metric][0] * n)
 
     return (f"{count('reasoned_anyway')} of {n} replies reasoned after the empty think block that thinking off "
-            f"supplies, instead of giving the answer block alone, so format_rate reads "
-            f"{metrics['format_rate'][0]:.2f}; an answer was still read from {n - count('no_parse')} of them.")
+            f"pre-fills and closed a second one, so none of those is well formed (format_rate "
+            f"{metrics['format_rate'][0]:.2f}); answers were read from {n - count('no_parse')} of all {n} replies.")
 
 
 def sent_to_wait(share: float, extras: dict) -> str:

@@ -31,6 +31,7 @@ from medlab.metrics import triage_metrics  # noqa: F401  (the course refers to i
 from medlab.pocket.chat import EMPTY_THINK_BLOCK
 from medlab.profiles import Profile
 from medlab.replies import keep_replies, kept_replies, replies_key, store
+from medlab.report import labels_used
 from medlab.runlog import write_json
 
 ESI_LEVELS = (1, 2, 3, 4, 5)
@@ -337,11 +338,10 @@ def score(task: Task, items: list, replies: list[str], gold: list, pred: list, s
     Wilson for proportions of cases, bootstrap for the rest."""
     # Thinking off, the prompt wrote the empty think block: the reply is read after it
     written = [EMPTY_THINK_BLOCK + r for r in replies] if task.think_block and not thinking else replies
-    result = {"format_rate": rate(task.format_ok(r) for r in written),
-              "no_parse": rate(p is None for p in pred),
-              **task.scores(items, replies, gold, pred, seed)}
+    result = {"format_rate": rate(task.format_ok(r) for r in written)}
     if task.think_block and not thinking:  # why a thinking-off format rate can read 0 with every answer read
         result["reasoned_anyway"] = rate(parsers.reasoned_anyway(r) for r in replies)
+    result.update({"no_parse": rate(p is None for p in pred), **task.scores(items, replies, gold, pred, seed)})
     if reasoning and task.reference is not None:
         # Only where a gold reasoning exists: MIETIC-format files, for one, carry none.
         pairs = [(task.reference(i), r) for i, r in zip(items, replies, strict=True)]
@@ -377,11 +377,11 @@ def results_table(results: list[dict], metric: str | None = None):
         extras = r["extras"]
         value, low, high = r["metrics"][headline]
         majority = (extras.get("majority") or {}).get(headline)
-        predicted, present = extras.get("labels_predicted"), extras.get("labels_present")
+        counted = "labels_predicted" in extras and "labels_present" in extras
         rows.append({"model": r["model"], "task": r["task"], "metric": headline, "value": round(value, 3),
                      "95% CI": f"[{low:.2f}, {high:.2f}]",
                      "majority": None if majority is None else round(majority, 3),
-                     "labels predicted": None if predicted is None or present is None else f"{predicted} of {present}",
+                     "labels predicted": labels_used(extras) if counted else None,
                      "no_parse": round(r["metrics"]["no_parse"][0], 3),
                      "format_rate": round(r["metrics"]["format_rate"][0], 3), "n": extras["n"],
                      "thinking": extras.get("enable_thinking", True)})

@@ -67,14 +67,19 @@ def has_think_answer_format(text: str | None) -> bool:
 
 
 def reasoned_anyway(reply: str | None) -> bool:
-    """Whether a reply written after a thinking-off prompt's empty think block closes a think
-    block of its own: it reasoned anyway, so it is not the answer block alone that thinking off
-    asks for (its answer may still be read).
+    """Whether a reply written after a thinking-off prompt's empty think block wrote reasoning and
+    closed a think block of its own before any answer: a second think block, so the reply cannot
+    be well formed (its answer may still be read). A reply cut off before closing it is not
+    counted: it has no answer, which no-parse counts.
 
     >>> reasoned_anyway("A: none\\n</think>\\n<answer>ESI 4</answer>"), reasoned_anyway("<answer>ESI 4</answer>")
     (True, False)
+    >>> reasoned_anyway("</think><answer>ESI 4</answer>"), reasoned_anyway("<answer>ESI 4</answer> </think>")
+    (False, False)
     """
-    return bool(re.search(r"</think>", reply or "", re.I))
+    before_answer = re.split(r"<answer>", reply or "", maxsplit=1, flags=re.I)[0]
+    closed = re.search(r"</think>", before_answer, re.I)
+    return closed is not None and before_answer[:closed.start()].strip() != ""
 
 
 def answer_line(reply: str | None) -> str | None:

@@ -94,17 +94,38 @@ def push(folder: Path, repo_id: str, private: bool = True) -> str:
     return f"https://huggingface.co/{repo_id}"
 
 
-def upload_advice(error: OSError) -> str:
-    """What to do after an upload failed, from what the Hub or the library raised (every error of
-    `huggingface_hub`'s, a refused token or the offline switch, is an OSError)."""
-    from huggingface_hub.errors import LocalTokenNotFoundError, OfflineModeIsEnabled
+def upload_errors() -> tuple[type[Exception], ...]:
+    """What an upload can raise that is the Hub's or the network's doing, not this program's: an
+    HTTP error (the Hub's answers and a failed connection alike), the offline switch, no token,
+    and a repository id the library refuses. Anything else is a bug to see in full."""
+    from huggingface_hub.errors import HFValidationError, HTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
+    return HTTPError, OfflineModeIsEnabled, LocalTokenNotFoundError, HFValidationError
+
+
+def upload_failure(error: Exception) -> str:
+    """One line: what went wrong (the library's first line that is not a request id, and the
+    Hub's own words where it sent some), then what to do."""
+    from huggingface_hub.errors import HFValidationError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.startswith("(Request ID")]
+    reason = lines[0] if lines else type(error).__name__
+    server = (getattr(error, "server_message", None) or "").strip()
+    if server and server not in reason:
+        reason += f" ({server})"
     status = getattr(getattr(error, "response", None), "status_code", None)
-    if isinstance(error, LocalTokenNotFoundError) or status in (401, 403):
-        return "log in with `hf auth login` (a token with write access) or set HF_TOKEN, then run this again"
-    if isinstance(error, OfflineModeIsEnabled):
-        return "HF_HUB_OFFLINE is set: unset it, then run this again"
-    return "check the repository id (USER/NAME) and the connection to the Hub, then run this again"
+    if isinstance(error, LocalTokenNotFoundError) or status == 401:
+        advice = "log in with `hf auth login` or set HF_TOKEN"
+    elif status == 403:
+        advice = ("use a token with write access, and a repository id under your own name or an organisation you "
+                  "can write to")
+    elif isinstance(error, OfflineModeIsEnabled):
+        advice = "HF_HUB_OFFLINE is set: unset it"
+    elif isinstance(error, HFValidationError):
+        advice = "give the repository id as USER/NAME"
+    else:
+        advice = "check the connection to the Hub"
+    return f"{reason}; {advice}, then run this again"
 
 
 def push_command(name: str, profile: Profile) -> str:
@@ -132,9 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.push:
         try:
             address = push(folder, args.repo_id, private=not args.public)
-        except OSError as error:  # the folder stays built: nothing to redo but the upload
-            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            print(f"medlab.publish: not uploaded: {reason}; {upload_advice(error)}", file=sys.stderr)
+        except upload_errors() as error:  # the folder stays built: nothing to redo but the upload
+            print(f"medlab.publish: not uploaded: {upload_failure(error)}", file=sys.stderr)
             return 3
         print("published:", address)
     else:

@@ -22,7 +22,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from medlab.report import interval
+from medlab.report import interval, labels_used
 
 BEGIN = "<!-- figures of a run: written by `python -m medlab.readme`, not by hand -->"
 END = "<!-- end of the figures of a run -->"
@@ -38,7 +38,7 @@ def _f(x: float) -> str:
 def _discrimination(result: dict, metric: str) -> str:
     """"0.80 [0.64, 0.91] (majority 0.00, 5 of 5 labels)" from a `evaluation.discrimination` dict."""
     return (f"{interval(result[metric])} (majority {_f(result['majority'])}, "
-            f"{result['labels_predicted']} of {result['labels_present']} labels)")
+            f"{labels_used(result)} labels)")
 
 
 def _setup(m: dict) -> str:

@@ -37,8 +37,20 @@ def stage_row(stage: str, held_out, metric: str, reward: tuple[float, float] | N
     majority = held_out.extras.get("majority")
     if majority is not None:
         row["majority policy"] = f"{majority[metric]:.2f} ({majority['label']})"
-        row["labels used"] = f"{held_out.extras['labels_predicted']} of {held_out.extras['labels_present']}"
+        row["labels used"] = labels_used(held_out.extras)
     return row
+
+
+def labels_used(extras: dict) -> str:
+    """How many labels the replies used beside how many the gold answers hold: "1 of 3" is one
+    answer to everything. Where the replies used more labels than the set holds (the triage rule
+    probes hold two levels), "of" would read as a fraction, so the gold's count is named.
+
+    >>> [labels_used({"labels_predicted": used, "labels_present": held}) for used, held in ((1, 3), (4, 2))]
+    ['1 of 3', '4 (the gold holds 2)']
+    """
+    predicted, present = extras["labels_predicted"], extras["labels_present"]
+    return f"{predicted} of {present}" if predicted <= present else f"{predicted} (the gold holds {present})"
 
 
 def stage_table(rows: list[dict]):
@@ -101,8 +113,7 @@ def per_stage_summary(results: list[dict], methods: dict[str, str]):
         rows.append({"task": r["task"], "stage": stage, "model": r["model"],
                      "headline": f"{headline} {interval(r['metrics'][headline])}",
                      "majority policy": "" if headline not in majority else f"{majority[headline]:.2f}",
-                     "labels used": "" if "labels_predicted" not in extras else
-                     f"{extras['labels_predicted']} of {extras['labels_present']}",
+                     "labels used": labels_used(extras) if "labels_predicted" in extras else "",
                      "_order": (r["task"], STAGE_ORDER.get(stage, 9), r["model"])})
     table = pd.DataFrame(rows)
     return table.sort_values("_order").drop(columns="_order").reset_index(drop=True) if rows else table
