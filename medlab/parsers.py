@@ -74,12 +74,13 @@ def reasoned_anyway(reply: str | None) -> bool:
 
     >>> reasoned_anyway("A: none\\n</think>\\n<answer>ESI 4</answer>"), reasoned_anyway("<answer>ESI 4</answer>")
     (True, False)
-    >>> reasoned_anyway("</think><answer>ESI 4</answer>"), reasoned_anyway("<answer>ESI 4</answer> </think>")
-    (False, False)
+    >>> [reasoned_anyway(r) for r in ("</think><answer>ESI 4</answer>", "<think></think><answer>ESI 4</answer>",
+    ...                                "<answer>ESI 4</answer> </think>")]
+    [False, False, False]
     """
     before_answer = re.split(r"<answer>", reply or "", maxsplit=1, flags=re.I)[0]
     closed = re.search(r"</think>", before_answer, re.I)
-    return closed is not None and before_answer[:closed.start()].strip() != ""
+    return closed is not None and re.sub(r"</?think>", "", before_answer[:closed.start()], flags=re.I).strip() != ""
 
 
 def answer_line(reply: str | None) -> str | None:

@@ -100,32 +100,45 @@ def upload_errors() -> tuple[type[Exception], ...]:
     and a repository id the library refuses. Anything else is a bug to see in full."""
     from huggingface_hub.errors import HFValidationError, HTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
 
-    return HTTPError, OfflineModeIsEnabled, LocalTokenNotFoundError, HFValidationError
+    errors = (HTTPError, OfflineModeIsEnabled, LocalTokenNotFoundError, HFValidationError)
+    try:  # the upload's own transfer library, where installed, refuses a token in its own words
+        from hf_xet import XetAuthenticationError
+    except ImportError:
+        return errors
+    return (*errors, XetAuthenticationError)
 
 
 def upload_failure(error: Exception) -> str:
     """One line: what went wrong (the library's first line that is not a request id, and the
     Hub's own words where it sent some), then what to do."""
-    from huggingface_hub.errors import HFValidationError, LocalTokenNotFoundError, OfflineModeIsEnabled
-
     lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.startswith("(Request ID")]
     reason = lines[0] if lines else type(error).__name__
     server = (getattr(error, "server_message", None) or "").strip()
     if server and server not in reason:
         reason += f" ({server})"
+    return f"{reason}; {upload_advice(error)}, then run this again"
+
+
+def upload_advice(error: Exception) -> str:
+    """What to do about a failed upload: by the Hub's status code where it answered, else by the
+    kind of error (no token, offline, a malformed id, no connection)."""
+    from huggingface_hub.errors import HFValidationError, LocalTokenNotFoundError, OfflineModeIsEnabled
+
     status = getattr(getattr(error, "response", None), "status_code", None)
-    if isinstance(error, LocalTokenNotFoundError) or status == 401:
-        advice = "log in with `hf auth login` or set HF_TOKEN"
-    elif status == 403:
-        advice = ("use a token with write access, and a repository id under your own name or an organisation you "
-                  "can write to")
-    elif isinstance(error, OfflineModeIsEnabled):
-        advice = "HF_HUB_OFFLINE is set: unset it"
-    elif isinstance(error, HFValidationError):
-        advice = "give the repository id as USER/NAME"
-    else:
-        advice = "check the connection to the Hub"
-    return f"{reason}; {advice}, then run this again"
+    if isinstance(error, LocalTokenNotFoundError) or status == 401 or type(error).__name__ == "XetAuthenticationError":
+        return "log in with `hf auth login` or set HF_TOKEN"
+    if status == 403:
+        return ("use a token with write access, and a repository id under your own name or an organisation you "
+                "can write to")
+    if status == 429 or (status or 0) >= 500:
+        return f"the Hub is busy or failing (HTTP {status}): wait a few minutes"
+    if status is not None:
+        return f"the Hub refused the request (HTTP {status}): check the repository id"
+    if isinstance(error, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set: unset it"
+    if isinstance(error, HFValidationError):
+        return "give the repository id as USER/NAME"
+    return "check the connection to the Hub"
 
 
 def push_command(name: str, profile: Profile) -> str:

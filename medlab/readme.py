@@ -36,9 +36,9 @@ def _f(x: float) -> str:
 
 
 def _discrimination(result: dict, metric: str) -> str:
-    """"0.80 [0.64, 0.91] (majority 0.00, 5 of 5 labels)" from a `evaluation.discrimination` dict."""
+    """"0.80 [0.64, 0.91] (majority 0.00, labels used 5 of 5)" from a `evaluation.discrimination` dict."""
     return (f"{interval(result[metric])} (majority {_f(result['majority'])}, "
-            f"{labels_used(result)} labels)")
+            f"labels used {labels_used(result)})")
 
 
 def _setup(m: dict) -> str:

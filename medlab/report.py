@@ -47,10 +47,10 @@ def labels_used(extras: dict) -> str:
     probes hold two levels), "of" would read as a fraction, so the gold's count is named.
 
     >>> [labels_used({"labels_predicted": used, "labels_present": held}) for used, held in ((1, 3), (4, 2))]
-    ['1 of 3', '4 (the gold holds 2)']
+    ['1 of 3', '4, the gold holds 2']
     """
     predicted, present = extras["labels_predicted"], extras["labels_present"]
-    return f"{predicted} of {present}" if predicted <= present else f"{predicted} (the gold holds {present})"
+    return f"{predicted} of {present}" if predicted <= present else f"{predicted}, the gold holds {present}"
 
 
 def stage_table(rows: list[dict]):

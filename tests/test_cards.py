@@ -9,6 +9,7 @@ library calls) goes to a fake `HfApi` that records what it was sent, or refuses 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import io
 import json
@@ -198,15 +199,20 @@ def test_push_creates_a_private_repository_and_uploads_the_built_folder(scratch_
      "Client error '401 Unauthorized' for url 'https://huggingface.co/api/repos/create' (Request ID: Root=1-abc) "
      "(Invalid username or password.); log in with `hf auth login` or set HF_TOKEN, then run this again"),
     (lambda: hub_refusal(403, b'{"error":"You don\'t have the rights to create a model under the namespace"}'),
-     "meta-llama/esi-grpo", "403 Forbidden: None."),
+     "meta-llama/esi-grpo", "(You don't have the rights to create a model under the namespace)"),
     (lambda: hub_refusal(403), "meta-llama/esi-grpo",
      "use a token with write access, and a repository id under your own name or an organisation you can write to"),
+    (lambda: hub_refusal(503), "someone/esi-grpo", "the Hub is busy or failing (HTTP 503): wait a few minutes"),
     (lambda: hub_http().ConnectError("[Errno -3] Temporary failure in name resolution"), "someone/esi-grpo",
      "Temporary failure in name resolution; check the connection to the Hub, then run this again"),
     (lambda: __import__("huggingface_hub").errors.OfflineModeIsEnabled("Cannot reach the Hub: offline mode is on"),
      "someone/esi-grpo", "HF_HUB_OFFLINE is set: unset it, then run this again"),
     (lambda: None, "someone/esi/grpo", "give the repository id as USER/NAME, then run this again"),
-], ids=["no-login", "forbidden-says-why", "forbidden-advice", "no-connection", "offline", "bad-repo-id"])
+    pytest.param(lambda: __import__("hf_xet").XetAuthenticationError("Token refresh failed"), "someone/esi-grpo",
+                 "Token refresh failed; log in with `hf auth login` or set HF_TOKEN",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("hf_xet") is None, reason="hf_xet not installed")),
+], ids=["no-login", "forbidden-says-why", "forbidden-advice", "hub-failing", "no-connection", "offline", "bad-repo-id",
+                                  "transfer-token"])
 def test_a_failed_upload_says_in_one_line_what_to_do_and_keeps_the_folder(scratch_course, capsys, fake_hub, failure,
                                                                           repo_id, said):
     record_run()

@@ -120,8 +120,9 @@ def test_a_thinking_off_reply_that_reasons_anyway_is_counted_and_its_answer_stil
     assert off.metrics["reasoned_anyway"][0] == 0.75
     assert off.metrics["format_rate"][0] == 0.25 and off.metrics["no_parse"][0] == 0.0
     assert "reasoned_anyway" not in evaluate_replies("triage", items, [anyway] * 4, "on").metrics  # on: it should
-    closed_only = evaluate_replies("triage", items, ["</think><answer>ESI 2</answer>"] * 4, "off", thinking=False)
-    assert closed_only.metrics["reasoned_anyway"][0] == 0.0  # a stray closing tag is no reasoning
+    no_reasoning = ["</think><answer>ESI 2</answer>", "<think></think><answer>ESI 2</answer>"] * 2
+    closed_only = evaluate_replies("triage", items, no_reasoning, "off", thinking=False)
+    assert closed_only.metrics["reasoned_anyway"][0] == 0.0  # a stray tag or an empty block is no reasoning
 
 
 def test_the_mcq_format_and_the_mcq_reward_read_one_answer_line():
