@@ -658,12 +658,11 @@ def gguf_usage(file: str, context: int) -> str:
 
 
 def usable_context(path: Path) -> int:
-    """The context the usage code asks for: `export.DEFAULT_CONTEXT`, or the model's trained
-    context where that is shorter (1,024 tokens for the pocket model), as `export.load_gguf` does."""
-    from medlab.export import DEFAULT_CONTEXT, gguf_metadata, metadata_int
+    """The context the usage code asks for: the one `export.load_gguf` opens the file with."""
+    from medlab.export import DEFAULT_CONTEXT, default_context, gguf_metadata
 
     try:
-        return min(DEFAULT_CONTEXT, metadata_int(gguf_metadata(path), "context_length"))
+        return default_context(gguf_metadata(path))
     except (OSError, ValueError):  # no readable file (yet): the default, which load_gguf bounds anyway
         return DEFAULT_CONTEXT
 

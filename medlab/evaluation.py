@@ -337,9 +337,10 @@ def score(task: Task, items: list, replies: list[str], gold: list, pred: list, s
     metrics where a gold reasoning exists; each as [value, low, high] with a 95% interval:
     Wilson for proportions of cases, bootstrap for the rest."""
     # Thinking off, the prompt wrote the empty think block: the reply is read after it
-    written = [EMPTY_THINK_BLOCK + r for r in replies] if task.think_block and not thinking else replies
+    prefilled = task.think_block and not thinking
+    written = [EMPTY_THINK_BLOCK + r for r in replies] if prefilled else replies
     result = {"format_rate": rate(task.format_ok(r) for r in written)}
-    if task.think_block and not thinking:  # why a thinking-off format rate can read 0 with every answer read
+    if prefilled:  # why a thinking-off format rate can read 0 with every answer read
         result["reasoned_anyway"] = rate(parsers.reasoned_anyway(r) for r in replies)
     result.update({"no_parse": rate(p is None for p in pred), **task.scores(items, replies, gold, pred, seed)})
     if reasoning and task.reference is not None:

@@ -391,7 +391,7 @@ def load_gguf(path: Path, n_ctx: int | None = None, n_gpu_layers: int = 0, threa
 
     metadata = gguf_metadata(path)
     trained = metadata_int(metadata, "context_length")
-    n_ctx = n_ctx or min(DEFAULT_CONTEXT, trained)
+    n_ctx = n_ctx or default_context(metadata)
     need = kv_cache_bytes(metadata, n_ctx)
     print(f"{path.name}: context {n_ctx:,} tokens of {trained:,} trained, KV cache {need / 2**30:.2f} GiB (f16)")
     try:
@@ -403,6 +403,16 @@ def load_gguf(path: Path, n_ctx: int | None = None, n_gpu_layers: int = 0, threa
             raise MemoryError(f"llama.cpp could not allocate a context of {n_ctx:,} tokens for {path.name} (a KV "
                               f"cache of {need / 2**30:.2f} GiB): give a smaller n_ctx") from None
         raise ValueError(f"{path} is not a GGUF model llama.cpp can read ({error})") from None
+
+
+def default_context(metadata: dict[str, str]) -> int:
+    """The context a model file is opened with unless asked otherwise: `DEFAULT_CONTEXT`, or the
+    model's trained context where that is shorter (1,024 tokens for the pocket model).
+
+    >>> default_context({"general.architecture": "llama", "llama.context_length": "131072"})
+    4096
+    """
+    return min(DEFAULT_CONTEXT, metadata_int(metadata, "context_length"))
 
 
 def gpu_layers() -> int:
