@@ -4,7 +4,8 @@ notebooks/03_sft_mcq.ipynb builds the LoRA model, TRL's `SFTConfig` and `SFTTrai
 own cells and attaches what is here: `TrainingMonitor` (a JSON log that survives a crash),
 `Float32Adapter` (the adapter stays float32 under fp16), `run_settings` (seeds, checkpoints,
 logging) and `resume_point` (carry on after a dead kernel). `run_sft` is the same loop in one
-call, for notebooks whose lesson is elsewhere.
+call, for notebooks whose lesson is elsewhere. Importing this module also makes TRL's fused LM
+head score only the labelled tokens on a CPU (`labelled_tokens_only_on_cpu`), as it does on a GPU.
 
 Introduced in notebooks/03_sft_mcq.ipynb.
 """
@@ -175,6 +176,37 @@ class Float32Adapter(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         upcast_trainable(model)  # a no-op unless something cast the adapter since
+
+
+def labelled_tokens_only_on_cpu() -> bool:
+    """Make TRL's fused LM head score only the tokens that have a label on a CPU, as it does on
+    a GPU. Returns False where this TRL has no such switch (nothing is changed then).
+
+    TRL 1.16's `SFTTrainer` and `GRPOTrainer` get the loss from a fused LM head
+    (`trl.trainer.utils.add_fused_lm_head`). With Triton (a GPU) it projects only the positions
+    whose label is not -100. Elsewhere it projects every position, prompt and padding included,
+    and zeroes the unlabelled ones afterwards, so that compiled devices (Neuron) see one tile
+    shape. A CPU runs eagerly and compiles nothing, so that work is wasted: the prompt is most of
+    an SFT row and nearly all of a GRPO row. Scoring the labelled positions alone gives the same
+    log-probabilities and gradients (`tests/test_training.py`) and takes a quarter off an SFT step
+    of the pocket model (`benchmarks/cpu_speed.py`); with Llama's 128,256-token vocabulary it is
+    most of a GRPO step. TRL reads the switch at every forward, and only there.
+    """
+    from trl.trainer import utils as trl_utils
+
+    uses_triton = getattr(trl_utils, "_use_triton", None)
+    if uses_triton is None:
+        return False
+    if not getattr(uses_triton, "labelled_only_on_cpu", False):
+        def compact(device) -> bool:
+            return device.type == "cpu" or uses_triton(device)
+
+        compact.labelled_only_on_cpu = True
+        trl_utils._use_triton = compact
+    return True
+
+
+labelled_tokens_only_on_cpu()  # every course trainer is built after importing this module
 
 
 # ---- the trainer -------------------------------------------------------------------------------

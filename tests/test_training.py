@@ -258,3 +258,41 @@ def test_only_one_process_of_a_launch_claims_and_removes_the_checkpoint_folder(t
         assert not work.exists()  # claimed (another run's checkpoints gone), then removed after training
     else:
         assert run_of(work) == "another run" and (work / "checkpoint-3").is_dir()  # untouched
+
+
+def test_on_a_cpu_trls_fused_head_scores_only_the_labelled_tokens_with_the_same_log_probs_and_gradients(
+        small_model, monkeypatch):
+    """medlab.training.labelled_tokens_only_on_cpu: TRL projects every position of a CPU batch
+    through the vocabulary (prompt and padding too) unless told otherwise; the course's trainers
+    score only the labelled ones, and the numbers are those of the full logits."""
+    import torch.nn.functional as F
+    from trl.trainer import utils as trl_utils
+
+    rows_scored = []
+    kernel = trl_utils._ChunkedLogProbFunction
+
+    class CountingKernel:
+        @staticmethod
+        def apply(hidden, *args):
+            rows_scored.append(hidden.shape[0])
+            return kernel.apply(hidden, *args)
+
+    monkeypatch.setattr(trl_utils, "_ChunkedLogProbFunction", CountingKernel)
+    torch.manual_seed(0)
+    fused = AutoModelForCausalLM.from_pretrained(small_model, dtype=torch.float32)
+    plain = AutoModelForCausalLM.from_pretrained(small_model, dtype=torch.float32)
+    trl_utils.add_fused_lm_head(fused, outputs=("log_probs", "entropy"))
+    input_ids = torch.randint(0, fused.config.vocab_size, (2, 12))
+    labels = input_ids.clone()
+    labels[:, :9] = -100  # a prompt of 9 tokens, then the 3 that are learned
+    out = fused(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels, fused_lm_head=True)
+    assert rows_scored == [2 * 3]  # every position, 2 x 11, before
+
+    targets = labels[:, 1:]
+    log_probs = F.log_softmax(plain(input_ids=input_ids).logits[:, :-1].float(), dim=-1)
+    expected = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (targets != -100)
+    torch.testing.assert_close(out.log_probs, expected, rtol=1e-5, atol=1e-5)
+    out.log_probs.sum().backward()
+    expected.sum().backward()
+    for name, weight in fused.named_parameters():
+        torch.testing.assert_close(weight.grad, dict(plain.named_parameters())[name].grad, rtol=1e-4, atol=1e-6)
