@@ -282,16 +282,23 @@ def test_on_a_cpu_trls_fused_head_scores_only_the_labelled_tokens_with_the_same_
     fused = AutoModelForCausalLM.from_pretrained(small_model, dtype=torch.float32)
     plain = AutoModelForCausalLM.from_pretrained(small_model, dtype=torch.float32)
     trl_utils.add_fused_lm_head(fused, outputs=("log_probs", "entropy"))
-    input_ids = torch.randint(0, fused.config.vocab_size, (2, 12))
+    input_ids = torch.randint(0, fused.config.vocab_size, (3, 12))
+    attention_mask = torch.ones_like(input_ids)
+    attention_mask[1, :4] = 0  # a left-padded row, as GRPO batches its prompts
     labels = input_ids.clone()
     labels[:, :9] = -100  # a prompt of 9 tokens, then the 3 that are learned
-    out = fused(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), labels=labels, fused_lm_head=True)
-    assert rows_scored == [2 * 3]  # every position, 2 x 11, before
+    labels[2] = -100  # a row with nothing to learn
+    out = fused(input_ids=input_ids, attention_mask=attention_mask, labels=labels, fused_lm_head=True)
+    assert rows_scored == [2 * 3]  # every position, 3 x 11, before
 
     targets = labels[:, 1:]
-    log_probs = F.log_softmax(plain(input_ids=input_ids).logits[:, :-1].float(), dim=-1)
-    expected = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * (targets != -100)
+    logits = plain(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float()
+    log_probs = F.log_softmax(logits, dim=-1)
+    learned = targets != -100
+    expected = log_probs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1) * learned
+    entropy = -(log_probs.exp() * log_probs).sum(-1) * learned
     torch.testing.assert_close(out.log_probs, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.entropy, entropy, rtol=1e-4, atol=1e-5)
     out.log_probs.sum().backward()
     expected.sum().backward()
     for name, weight in fused.named_parameters():
