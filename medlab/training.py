@@ -4,8 +4,9 @@ notebooks/03_sft_mcq.ipynb builds the LoRA model, TRL's `SFTConfig` and `SFTTrai
 own cells and attaches what is here: `TrainingMonitor` (a JSON log that survives a crash),
 `Float32Adapter` (the adapter stays float32 under fp16), `run_settings` (seeds, checkpoints,
 logging) and `resume_point` (carry on after a dead kernel). `run_sft` is the same loop in one
-call, for notebooks whose lesson is elsewhere. Importing this module also makes TRL's fused LM
-head score only the labelled tokens on a CPU (`labelled_tokens_only_on_cpu`), as it does on a GPU.
+call, for notebooks whose lesson is elsewhere. Importing this module on a machine without a GPU
+also makes TRL's fused LM head score only the labelled tokens (`labelled_tokens_only_on_cpu`), as
+it does on a GPU.
 
 Introduced in notebooks/03_sft_mcq.ipynb.
 """
@@ -206,7 +207,11 @@ def labelled_tokens_only_on_cpu() -> bool:
     return True
 
 
-labelled_tokens_only_on_cpu()  # every course trainer is built after importing this module
+# Every course trainer is built after importing this module. With a GPU there is nothing to
+# change, and TRL stays unimported until a notebook trains (on Colab every notebook imports this
+# module, through medlab.colab).
+if not torch.cuda.is_available():
+    labelled_tokens_only_on_cpu()
 
 
 # ---- the trainer -------------------------------------------------------------------------------

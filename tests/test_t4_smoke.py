@@ -13,9 +13,9 @@ real tokenizers, chat templates and configs, random weights), in two runs:
   the chat), on DiReCT notes as long as the release's, which 01 measures with Llama's own
   tokenizer against the reasoning recipe's 2,560 tokens; replies cut at 32 tokens.
 - 03-09 (the warm starts, PPO, GRPO, the evaluation, and 09 exporting PPO's adapter), on notes
-  of the course's length (04
-  training on release-length notes took about 4 minutes more: 16 micro-batches of 2,000 tokens
-  per step through bitsandbytes' CPU kernels); replies cut at 8 tokens. Random weights never
+  of the course's length (04 training on release-length notes took about 4 minutes more: 16
+  micro-batches of 2,000 tokens per step through bitsandbytes' CPU kernels); replies cut at 8
+  tokens. Random weights never
   end a reply, and sampling one token over 128,256 costs about 3 ms per reply on a CPU
   (`torch.multinomial`): at 32 tokens 05 alone took 2 minutes, at 8 03-08 take about 2 1/2.
 
@@ -42,7 +42,7 @@ NOTEBOOKS = sorted(p.stem for p in (Path(__file__).parent.parent / "notebooks").
 SMALL_RUN = ["device=cpu", "data_source=course", "offline=true", "max_train_examples=8", "max_eval_examples=4",
              "smoke_steps=2"]
 LLAMA_NOTEBOOKS = ["00", "01", "02", "03", "09"]  # 09 exports 03's adapter when 05 has made none
-RL_NOTEBOOKS = [name for name in NOTEBOOKS if name[:2] >= "03"]  # 03: the SFT adapter 05 starts from
+RL_NOTEBOOKS = [name for name in NOTEBOOKS if name[:2] >= "03"]  # with 03 (05 starts from it) and 09 (exports 05's)
 
 
 def standins(llama32, llama31, qwen_judge, max_new_tokens: int) -> list[str]:
